@@ -1,0 +1,97 @@
+"""The one decision: is this token still good, now?
+
+Authentication, the object permission and the fenced writes all call
+``check_token``; none of them compares versions or reads revocations itself.
+Store faults become HTTP 503 here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+
+from drf_toctou.exceptions import TOKEN_STATE_EXCEPTIONS, StoreError, TokenStateUnavailable
+from drf_toctou.settings import toctou_settings
+from drf_toctou.stores import get_store
+from drf_toctou.stores.base import TokenState
+
+logger = logging.getLogger("drf_toctou")
+
+MAX_ID_LENGTH = 255
+MAX_VERSION = 2**63 - 1
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    """The three claims the token state is keyed on, validated and normalised."""
+
+    user_id: str
+    jti: str
+    version: int
+
+
+def token_identity(token: Any) -> TokenIdentity:
+    """Read ``user_id``, ``jti`` and the version claim from a validated token.
+    Claims of the wrong JSON type raise ``InvalidToken`` (401), never a 500."""
+    payload = token.payload
+    user_id = payload.get(jwt_settings.USER_ID_CLAIM)
+    jti = payload.get(jwt_settings.JTI_CLAIM) if jwt_settings.JTI_CLAIM else None
+    version = payload.get(toctou_settings.VERSION_CLAIM, 0)
+    if not _is_id(user_id) or not (isinstance(jti, str) and 0 < len(jti) <= MAX_ID_LENGTH):
+        raise InvalidToken(_("Token has malformed identification claims."))
+    if type(version) is not int or not 0 <= version <= MAX_VERSION:
+        raise InvalidToken(_("Token has a malformed version claim."))
+    return TokenIdentity(user_id=str(user_id), jti=jti, version=version)
+
+
+def _is_id(value: Any) -> bool:
+    if type(value) is int:
+        return -MAX_VERSION <= value <= MAX_VERSION
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
+
+
+def verdict(state: TokenState, identity: TokenIdentity) -> str | None:
+    """``None`` when the token is good, else the refusal code."""
+    if state.revoked:
+        return "token_revoked"
+    if state.version != identity.version:
+        # Older: revoked by a bump. Newer: the store lost its data; fail closed.
+        return "token_version_stale"
+    return None
+
+
+def check_token(token: Any) -> TokenIdentity:
+    """Ask the store, in one round trip, whether ``token`` is still good.
+    Raise 401 (revoked/stale) or 503 (store can't answer); return its identity."""
+    identity = token_identity(token)
+    try:
+        state = get_store().check(identity.user_id, identity.jti)
+    except StoreError as e:
+        if toctou_settings.ON_STORE_ERROR == "allow":
+            logger.warning("token state unavailable, allowed by ON_STORE_ERROR: %s", e)
+            return identity
+        raise TokenStateUnavailable() from e
+    refuse(verdict(state, identity))
+    return identity
+
+
+def refuse(code: str | None) -> None:
+    """Raise the HTTP exception of a token-state refusal code (no-op for None)."""
+    if code is not None:
+        raise TOKEN_STATE_EXCEPTIONS[code]()
+
+
+def call_store(operation: Callable[..., T], *args: Any) -> T:
+    """Run a store operation other than ``check``; a fault is a 503, always
+    (revocations and issuance never fail open)."""
+    try:
+        return operation(*args)
+    except StoreError as e:
+        raise TokenStateUnavailable() from e

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import os
+
+# moto and boto3 must never see real credentials or reach AWS.
+for name, value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
+    os.environ[name] = value
+
+import pytest  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from drf_toctou.stores import get_store, reset_store  # noqa: E402
+from tests.servers import RedisServer  # noqa: E402
+
+STORES = {
+    "database": "drf_toctou.stores.database.DatabaseStore",
+    "redis": "drf_toctou.stores.redis.RedisStore",
+    "dynamodb": "drf_toctou.stores.dynamodb.DynamoDBStore",
+}
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto():
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+def use_store(settings, kind: str, **options) -> None:
+    settings.DRF_TOCTOU = {**settings.DRF_TOCTOU, "STORE": STORES[kind], "STORE_OPTIONS": options}
+
+
+@pytest.fixture(params=list(STORES))
+def store_kind(request, settings, db):
+    """Every test using this runs once per store (the contract suite)."""
+    kind = request.param
+    if kind == "redis":
+        server = request.getfixturevalue("redis_server")
+        server.client().flushall()
+        use_store(settings, kind, url=server.url)
+    elif kind == "dynamodb":
+        request.getfixturevalue("moto")
+        use_store(settings, kind, table_name="toctou-test")
+        get_store().setup()
+    else:
+        use_store(settings, kind)
+    yield kind
+    reset_store()
+
+
+@pytest.fixture
+def store(store_kind):
+    return get_store()
+
+
+@pytest.fixture
+def users(db):
+    model = get_user_model()
+    alice = model.objects.create_user("alice", password="alice-password")
+    bob = model.objects.create_user("bob", password="bob-password")
+    return alice, bob
+
+
+@pytest.fixture
+def api():
+    return APIClient()

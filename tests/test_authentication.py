@@ -1,0 +1,85 @@
+"""L1: BearerRevalidatingAuthentication through APIClient, for every store."""
+
+from __future__ import annotations
+
+from rest_framework_simplejwt.authentication import JWTAuthentication
+
+from drf_toctou.authentication import BearerRevalidatingAuthentication
+from drf_toctou.revocation import revoke_token, revoke_user_tokens
+from tests.helpers import access_for, assert_refusal, bearer, pair_for
+
+
+def test_valid_token_authenticates(store, users):
+    alice, _ = users
+    response = bearer(access_for(alice)).get("/me/")
+    assert response.status_code == 200
+    assert response.json() == {"id": alice.pk, "username": "alice"}
+
+
+def test_is_a_drop_in_subclass_keeping_simplejwt_steps():
+    assert issubclass(BearerRevalidatingAuthentication, JWTAuthentication)
+    for step in ("get_header", "get_raw_token", "get_validated_token", "get_user", "check_token_state"):
+        assert callable(getattr(BearerRevalidatingAuthentication, step))
+
+
+def test_revoked_token_refused_on_the_very_next_request(store, users):
+    alice, _ = users
+    token = access_for(alice)
+    client = bearer(token)
+    assert client.get("/me/").status_code == 200
+    revoke_token(token)
+    assert_refusal(client.get("/me/"), 401, "token_revoked")
+
+
+def test_revoke_token_accepts_an_encoded_string(store, users):
+    alice, _ = users
+    token = access_for(alice)
+    revoke_token(str(token))
+    assert_refusal(bearer(token).get("/me/"), 401, "token_revoked")
+
+
+def test_version_bump_kills_every_older_token_of_that_user_only(store, users):
+    alice, bob = users
+    old_a, old_b = access_for(alice), access_for(alice)
+    bobs = access_for(bob)
+    assert revoke_user_tokens(alice) == 1
+    assert_refusal(bearer(old_a).get("/me/"), 401, "token_version_stale")
+    assert_refusal(bearer(old_b).get("/me/"), 401, "token_version_stale")
+    assert bearer(bobs).get("/me/").status_code == 200
+    assert bearer(access_for(alice)).get("/me/").status_code == 200  # new tokens carry ver=1
+
+
+def test_token_without_ver_claim_counts_as_version_zero(store, users):
+    alice, _ = users
+    token = access_for(alice)
+    del token["ver"]
+    assert bearer(token).get("/me/").status_code == 200
+    revoke_user_tokens(alice)
+    assert_refusal(bearer(token).get("/me/"), 401, "token_version_stale")
+
+
+def test_refresh_token_carries_ver_to_its_access_tokens(store, users):
+    alice, _ = users
+    access, refresh = pair_for(alice)
+    revoke_user_tokens(alice)
+    assert_refusal(bearer(refresh.access_token).get("/me/"), 401, "token_version_stale")
+
+
+def test_missing_and_inactive_users(store, users):
+    alice, bob = users
+    token = access_for(bob)
+    bob.delete()
+    assert_refusal(bearer(token).get("/me/"), 401, "user_not_found")
+    alice_token = access_for(alice)
+    type(alice).objects.filter(pk=alice.pk).update(is_active=False)  # bypasses signals
+    assert_refusal(bearer(alice_token).get("/me/"), 401, "user_inactive")
+
+
+def test_one_store_round_trip_per_authentication(store, store_kind, users):
+    from tests.test_stores import count_round_trips
+
+    alice, _ = users
+    token = access_for(alice)
+    backend = BearerRevalidatingAuthentication()
+    validated = backend.get_validated_token(str(token).encode())
+    assert count_round_trips(store, store_kind, lambda: backend.check_token_state(validated)) == 1
