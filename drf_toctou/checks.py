@@ -7,7 +7,7 @@ from typing import Any
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from drf_toctou.settings import ON_STORE_ERROR_CHOICES, toctou_settings
+from drf_toctou.settings import ON_STORE_ERROR_CHOICES, jwt_settings, toctou_settings
 
 E001_MSG = "DRF_TOCTOU['STORE'] could not be imported or built: {error}"
 E001_HINT = "Set DRF_TOCTOU['STORE'] to the dotted path of a store and check STORE_OPTIONS."
@@ -31,10 +31,9 @@ def check_store(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from rest_framework_simplejwt.settings import api_settings as jwt_settings
-
+    
     found: list[checks.CheckMessage] = []
-    if not jwt_settings.JTI_CLAIM:
+    if not jwt_settings().JTI_CLAIM:
         found.append(checks.Error(E002_MSG, hint=E002_HINT, id="drf_toctou.E002"))
     value = toctou_settings.ON_STORE_ERROR
     if value not in ON_STORE_ERROR_CHOICES:

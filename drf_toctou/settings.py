@@ -85,3 +85,11 @@ def _reload(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_reload)
+
+
+def jwt_settings() -> Any:
+    """simplejwt's ``api_settings`` as of now: simplejwt rebinds the module
+    global on ``setting_changed``, so a reference taken at import goes stale."""
+    from rest_framework_simplejwt import settings as simplejwt_settings
+
+    return simplejwt_settings.api_settings

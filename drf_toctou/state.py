@@ -13,10 +13,9 @@ from typing import Any, Callable, TypeVar
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.exceptions import InvalidToken
-from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from drf_toctou.exceptions import TOKEN_STATE_EXCEPTIONS, StoreError, TokenStateUnavailable
-from drf_toctou.settings import toctou_settings
+from drf_toctou.settings import jwt_settings, toctou_settings
 from drf_toctou.stores import get_store
 from drf_toctou.stores.base import TokenState
 
@@ -40,9 +39,9 @@ class TokenIdentity:
 def token_identity(token: Any) -> TokenIdentity:
     """Read ``user_id``, ``jti`` and the version claim from a validated token.
     Claims of the wrong JSON type raise ``InvalidToken`` (401), never a 500."""
-    payload = token.payload
-    user_id = payload.get(jwt_settings.USER_ID_CLAIM)
-    jti = payload.get(jwt_settings.JTI_CLAIM) if jwt_settings.JTI_CLAIM else None
+    payload, jwt = token.payload, jwt_settings()
+    user_id = payload.get(jwt.USER_ID_CLAIM)
+    jti = payload.get(jwt.JTI_CLAIM) if jwt.JTI_CLAIM else None
     version = payload.get(toctou_settings.VERSION_CLAIM, 0)
     if not _is_id(user_id) or not (isinstance(jti, str) and 0 < len(jti) <= MAX_ID_LENGTH):
         raise InvalidToken(_("Token has malformed identification claims."))

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from drf_toctou.settings import toctou_settings
+from drf_toctou.settings import jwt_settings, toctou_settings
 from drf_toctou.state import call_store
 from drf_toctou.stores import get_store
 
 
 def user_id_of(user: Any) -> str:
     """The id under which the store keys ``user``: its ``USER_ID_FIELD``, as str."""
-    return str(getattr(user, jwt_settings.USER_ID_FIELD))
+    return str(getattr(user, jwt_settings().USER_ID_FIELD))
 
 
 class VersionedTokenMixin:

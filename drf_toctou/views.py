@@ -16,8 +16,8 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
-from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
+from drf_toctou.settings import jwt_settings
 from drf_toctou.authentication import MALFORMED, BearerRevalidatingAuthentication
 from drf_toctou.exceptions import BadRequest, NotOwner
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
@@ -54,7 +54,7 @@ class TokenRefreshSerializer(serializers.Serializer):
         refresh = parse_refresh_token(attrs["refresh"])
         self.check_user(refresh)
         data = {"access": str(refresh.access_token)}
-        if jwt_settings.ROTATE_REFRESH_TOKENS:
+        if jwt_settings().ROTATE_REFRESH_TOKENS:
             revoke_token(refresh)
             refresh.set_jti()
             refresh.set_exp()
@@ -63,15 +63,15 @@ class TokenRefreshSerializer(serializers.Serializer):
         return data
 
     def check_user(self, refresh: VersionedRefreshToken) -> None:
-        user_model = get_user_model()
-        lookup = {jwt_settings.USER_ID_FIELD: refresh[jwt_settings.USER_ID_CLAIM]}
+        user_model, jwt = get_user_model(), jwt_settings()
+        lookup = {jwt.USER_ID_FIELD: refresh[jwt.USER_ID_CLAIM]}
         try:
             user = user_model._default_manager.get(**lookup)
         except user_model.DoesNotExist as e:
             raise AuthenticationFailed(_("User not found"), code="user_not_found") from e
         except MALFORMED as e:
             raise InvalidToken(_("Token contained no recognizable user identification")) from e
-        if not jwt_settings.USER_AUTHENTICATION_RULE(user):
+        if not jwt.USER_AUTHENTICATION_RULE(user):
             raise AuthenticationFailed(_("No active account found for the given token."), code="no_active_account")
 
 
@@ -91,7 +91,9 @@ class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        body = request.data if isinstance(request.data, dict) else {}
+        body = request.data
+        if not isinstance(body, dict):
+            raise BadRequest(_("The body must be a JSON object."))
         refresh = None
         if body.get("refresh") is not None:
             refresh = parse_refresh_token(body["refresh"])

@@ -1,0 +1,97 @@
+"""Token endpoints: obtain, refresh, logout, logout-all."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+from django.conf import settings as django_settings
+
+from tests.helpers import assert_refusal, bearer, pair_for
+
+
+@pytest.fixture
+def tokens(store, users, api):
+    response = api.post("/auth/token/", {"username": "alice", "password": "alice-password"}, format="json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def decode(token):
+    return jwt.decode(token, django_settings.SIMPLE_JWT["SIGNING_KEY"], algorithms=["HS256"])
+
+
+def test_obtain_pair_is_versioned(tokens):
+    assert decode(tokens["access"])["ver"] == 0
+    assert decode(tokens["refresh"])["ver"] == 0
+    assert bearer(tokens["access"]).get("/me/").status_code == 200
+
+
+def test_obtain_stamps_the_current_version(store, users, api):
+    bearer(pair_for(users[0])[0]).post("/auth/logout-all/")
+    response = api.post("/auth/token/", {"username": "alice", "password": "alice-password"}, format="json")
+    assert decode(response.json()["access"])["ver"] == 1
+
+
+def test_refresh_gives_a_working_access_token(tokens, api):
+    response = api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json")
+    assert response.status_code == 200
+    assert bearer(response.json()["access"]).get("/me/").status_code == 200
+
+
+def test_logout_revokes_access_and_refresh(tokens, api):
+    client = bearer(tokens["access"])
+    assert client.post("/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code == 204
+    assert_refusal(client.get("/me/"), 401, "token_revoked")
+    refused = api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json")
+    assert_refusal(refused, 401, "token_revoked")
+
+
+def test_logout_without_refresh_revokes_the_access_token_only(tokens, api):
+    assert bearer(tokens["access"]).post("/auth/logout/").status_code == 204
+    assert api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json").status_code == 200
+
+
+def test_logout_refuses_another_users_refresh_token(tokens, users, api):
+    _, bobs_refresh = pair_for(users[1])
+    client = bearer(tokens["access"])
+    response = client.post("/auth/logout/", {"refresh": str(bobs_refresh)}, format="json")
+    assert_refusal(response, 403, "not_owner")
+    assert api.post("/auth/token/refresh/", {"refresh": str(bobs_refresh)}, format="json").status_code == 200
+    assert client.get("/me/").status_code == 200  # nothing was revoked
+
+
+@pytest.mark.parametrize("body", [{"refresh": 5}, {"refresh": ["x"]}, {"refresh": "garbage"}, ["not", "a", "dict"]])
+def test_logout_with_malformed_refresh_is_a_json_refusal(tokens, body):
+    response = bearer(tokens["access"]).post("/auth/logout/", body, format="json")
+    assert response.status_code in (400, 401)
+    assert response.json()["code"] in ("invalid_body", "token_not_valid")
+
+
+def test_logout_all_kills_every_token_of_the_user(tokens, users, api):
+    other_access, other_refresh = pair_for(users[0])
+    bobs_access, _ = pair_for(users[1])
+    assert bearer(tokens["access"]).post("/auth/logout-all/").status_code == 204
+    assert_refusal(bearer(other_access).get("/me/"), 401, "token_version_stale")
+    assert_refusal(api.post("/auth/token/refresh/", {"refresh": str(other_refresh)}, format="json"),
+                   401, "token_version_stale")
+    assert bearer(bobs_access).get("/me/").status_code == 200
+
+
+def test_rotation_revokes_the_rotated_out_refresh_token(tokens, api, settings):
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ROTATE_REFRESH_TOKENS": True}
+    first = api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json")
+    assert first.status_code == 200 and "refresh" in first.json()
+    assert_refusal(api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json"),
+                   401, "token_revoked")
+    assert api.post("/auth/token/refresh/", {"refresh": first.json()["refresh"]}, format="json").status_code == 200
+
+
+def test_refresh_of_deleted_user_is_401_not_500(tokens, users, api):
+    users[0].delete()
+    response = api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json")
+    assert_refusal(response, 401, "user_not_found")
+
+
+def test_access_token_is_not_a_refresh_token(tokens, api):
+    response = api.post("/auth/token/refresh/", {"refresh": tokens["access"]}, format="json")
+    assert_refusal(response, 401, "token_not_valid")
