@@ -108,3 +108,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
         detail = response.data["detail"]
         response.data["code"] = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
     return response
+
+
+class DataStoreUnavailable(ToctouAPIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The data store could not answer; try again.")
+    default_code = "data_unavailable"

@@ -1,6 +1,13 @@
 from django.urls import include, path
+from rest_framework.routers import SimpleRouter
 
 from tests.testapp import views
+
+router = SimpleRouter()
+router.register("v/notes", views.NoteViewSet, basename="vnote")
+router.register("u/notes", views.UnversionedNoteViewSet, basename="unote")
+router.register("documents", views.DocumentViewSet, basename="document")
+router.register("u/documents", views.UnversionedDocumentViewSet, basename="udocument")
 
 urlpatterns = [
     path("auth/", include("drf_toctou.urls")),
@@ -8,4 +15,6 @@ urlpatterns = [
     path("notes/<int:pk>/", views.NoteDetail.as_view()),
     path("admin-or-owner/notes/<int:pk>/", views.AdminOrOwnerNoteDetail.as_view()),
     path("naive/notes/<int:pk>/", views.NaiveNoteDetail.as_view()),
+    path("naive/documents/<str:pk>/", views.NaiveDocumentDetail.as_view()),
+    path("", include(router.urls)),
 ]

@@ -45,3 +45,74 @@ class NaiveNoteDetail(generics.RetrieveUpdateDestroyAPIView):
     serializer_class = NoteSerializer
     authentication_classes = [JWTAuthentication]
     permission_classes = [NaiveOwnerPermission]
+
+
+# --- conditional mixins (L3) -------------------------------------------------
+
+import boto3  # noqa: E402
+from rest_framework import viewsets  # noqa: E402
+
+from drf_toctou.mixins import ConditionalDynamoMixin, ConditionalModelMixin  # noqa: E402
+
+
+class NoteViewSet(ConditionalModelMixin, viewsets.GenericViewSet):
+    queryset = Note.objects.all()
+    serializer_class = NoteSerializer
+    permission_classes = [TokenOwnershipPermission]
+    version_field = "version"
+
+
+class UnversionedNoteViewSet(NoteViewSet):
+    version_field = None
+
+
+class DocumentSerializer(serializers.Serializer):
+    id = serializers.CharField(required=False, max_length=200)
+    owner_id = serializers.CharField(read_only=True)
+    title = serializers.CharField(max_length=200)
+    body = serializers.CharField(required=False, allow_blank=True)
+    score = serializers.DecimalField(max_digits=20, decimal_places=4, required=False)
+    ratio = serializers.FloatField(required=False)
+    version = serializers.IntegerField(read_only=True)
+
+
+class DocumentViewSet(ConditionalDynamoMixin, viewsets.ViewSet):
+    table_name = "documents"
+    serializer_class = DocumentSerializer
+    permission_classes = [TokenOwnershipPermission]
+    version_field = "version"
+    owner_index = "by_owner"
+
+    def get_serializer(self, *args, **kwargs):
+        return self.serializer_class(*args, **kwargs)
+
+
+class UnversionedDocumentViewSet(DocumentViewSet):
+    version_field = None
+    owner_index = None
+
+
+class NaiveDocumentDetail(APIView):
+    """The usual way: simplejwt, an owner check on request.user, a plain write."""
+
+    authentication_classes = [JWTAuthentication]
+
+    def get_permissions(self):
+        return [NaiveDictOwnerPermission()]
+
+    def patch(self, request, pk):
+        table = boto3.resource("dynamodb").Table("documents")
+        item = table.get_item(Key={"id": pk}).get("Item")
+        if item is None:
+            return Response({"detail": "Not found.", "code": "not_found"}, status=404)
+        self.check_object_permissions(request, item)
+        table.update_item(Key={"id": pk}, UpdateExpression="SET title = :t",
+                          ExpressionAttributeValues={":t": request.data["title"]})
+        return Response({"id": pk, "title": request.data["title"]})
+
+
+
+
+class NaiveDictOwnerPermission(BasePermission):
+    def has_object_permission(self, request, view, obj):
+        return obj.get("owner_id") == str(request.user.pk)

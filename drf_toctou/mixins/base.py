@@ -1,0 +1,82 @@
+"""What both conditional mixins share: the caller's token identity, the fence
+in front of every write, ETag headers, and the one place where a failed write
+condition becomes an HTTP answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+
+from drf_toctou.exceptions import NotFound, NotOwner, PreconditionFailed, WriteConflict
+from drf_toctou.mixins.etag import ANY, make_etag, parse_tags
+from drf_toctou.permissions import is_owner, owner_field_of
+from drf_toctou.settings import toctou_settings
+from drf_toctou.state import TokenIdentity, check_token, refuse, token_identity
+
+CONDITION_EXCEPTIONS = {"precondition_failed": PreconditionFailed, "write_conflict": WriteConflict}
+
+
+def raise_for(reason: str) -> None:
+    """The one boundary where a failed write condition becomes an HTTP answer."""
+    if reason in ("token_revoked", "token_version_stale"):
+        refuse(reason)
+    if reason == "not_owner" and not toctou_settings.HIDE_FORBIDDEN_AS_NOT_FOUND:
+        raise NotOwner()
+    if reason in ("not_found", "not_owner"):
+        raise NotFound()
+    raise CONDITION_EXCEPTIONS.get(reason, WriteConflict)()
+
+
+class ConditionalMixinBase:
+    """Shared by ``ConditionalModelMixin`` and ``ConditionalDynamoMixin``.
+
+    Subclass hook: ``before_write()`` runs after the object-level checks and
+    before the write with its fence (and, without a fence, its final recheck).
+    A no-op by default; an instrumentation point.
+    """
+
+    owner_field: str | None = None
+    version_field: str | None = None
+    request: Request
+
+    def get_owner_field(self) -> str:
+        return owner_field_of(self)
+
+    def token_identity(self) -> TokenIdentity:
+        """The caller, from the token's own claims — never ``request.user``."""
+        return token_identity(self.request.auth)
+
+    def recheck_token(self) -> TokenIdentity:
+        """Ask the store again, now (the shared decision of ``drf_toctou.state``)."""
+        return check_token(self.request.auth)
+
+    def ensure_owner(self, content: Any, identity: TokenIdentity) -> None:
+        if not is_owner(content, self.get_owner_field(), identity.user_id):
+            raise_for("not_owner")
+
+    def before_write(self) -> None:
+        """Called between the object-level checks and the fenced write."""
+
+    # --- conditional requests ------------------------------------------------
+
+    def if_match(self) -> list[str] | None:
+        return parse_tags(self.request.headers.get("If-Match"))
+
+    def check_if_match(self, current_etag: str) -> list[str] | None:
+        """412 unless ``If-Match`` is absent or names ``current_etag``; return the
+        tags so the write can carry the same condition."""
+        tags = self.if_match()
+        if tags is not None and ANY not in tags and current_etag not in tags:
+            raise_for("precondition_failed")
+        return tags
+
+    def wants_no_overwrite(self) -> bool:
+        return (self.request.headers.get("If-None-Match") or "").strip() == ANY
+
+    def etag_of(self, content: dict[str, Any]) -> str:
+        return make_etag(content, self.version_field)
+
+    def with_etag(self, response: Any, content: dict[str, Any]) -> Any:
+        response["ETag"] = self.etag_of(content)
+        return response

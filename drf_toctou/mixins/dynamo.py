@@ -1,0 +1,294 @@
+"""``ConditionalDynamoMixin``: a viewset over a DynamoDB table whose writes
+carry their own conditions — the item exists, the caller owns it, [the version
+the client saw] — and, with ``DynamoDBStore`` on the same endpoint, the token
+state as ``ConditionCheck``s of the same ``TransactWriteItems``.
+
+View attributes: ``table_name``; ``key_field`` (``"id"``); ``owner_field``
+(default ``OWNER_FIELD``; stored as a string); ``serializer_class`` (validates
+the writable attributes and renders items); ``version_field`` (optional
+optimistic version counter); ``owner_index`` (optional GSI on the owner, used
+by ``list``; without it ``list`` is a paginated ``Scan`` with a filter, which
+reads — and is billed for — the whole table). ``get_table()`` returns a boto3
+``Table`` resource built from ``DRF_TOCTOU["DYNAMODB_DATA_OPTIONS"]`` (or, when
+empty, the ``DynamoDBStore``'s endpoint and region).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Attr, ConditionBase, ConditionExpressionBuilder, Key
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import BotoCoreError, ClientError
+from django.core.signals import setting_changed
+from rest_framework import status
+from rest_framework.response import Response
+
+from drf_toctou.exceptions import DataStoreUnavailable, NotFound
+from drf_toctou.mixins.base import ConditionalMixinBase, raise_for
+from drf_toctou.mixins.etag import ANY, version_from_etag
+from drf_toctou.permissions import is_owner
+from drf_toctou.settings import toctou_settings
+from drf_toctou.state import TokenIdentity
+from drf_toctou.stores import get_store
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+CANCELLED = "TransactionCanceledException"
+MAX_KEY_LENGTH = 1024
+
+_tables = threading.local()
+_deserialize = TypeDeserializer().deserialize
+
+
+def data_table(name: str) -> Any:
+    """A boto3 ``Table`` for ``name``, one per thread (resources aren't thread-safe)."""
+    cache = getattr(_tables, "cache", None)
+    if cache is None:
+        cache = _tables.cache = {}
+    if name not in cache:
+        options = dict(toctou_settings.DYNAMODB_DATA_OPTIONS) or getattr(get_store(), "connection_options", {})
+        cache[name] = boto3.session.Session().resource("dynamodb", **options).Table(name)
+    return cache[name]
+
+
+def _forget_tables(**kwargs: Any) -> None:
+    _tables.cache = {}
+
+
+setting_changed.connect(_forget_tables)
+
+
+def to_dynamo(value: Any) -> Any:
+    """Python values DynamoDB accepts: floats become Decimals, recursively."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_dynamo(v) for v in value]
+    return value
+
+
+def plain_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An item from an error response (typed attribute values) as Python values."""
+    if item is None:
+        return None
+    return {name: _deserialize(value) for name, value in item.items()}
+
+
+def expression(condition: ConditionBase) -> dict[str, Any]:
+    built = ConditionExpressionBuilder().build_expression(condition)
+    params = {
+        "ConditionExpression": built.condition_expression,
+        "ExpressionAttributeNames": dict(built.attribute_name_placeholders),
+    }
+    if built.attribute_value_placeholders:
+        params["ExpressionAttributeValues"] = dict(built.attribute_value_placeholders)
+    return params
+
+
+def set_expression(updates: dict[str, Any]) -> dict[str, Any]:
+    """``SET #u0 = :u0, ...`` with placeholders (they never collide with the
+    ``#n``/``:v`` ones of ``ConditionExpressionBuilder``)."""
+    names = {f"#u{i}": name for i, name in enumerate(updates)}
+    values = {f":u{i}": to_dynamo(value) for i, value in enumerate(updates.values())}
+    clauses = ", ".join(f"#u{i} = :u{i}" for i in range(len(updates)))
+    return {"UpdateExpression": f"SET {clauses}", "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+
+
+def merge(*parts: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for name, value in part.items():
+            merged[name] = {**merged[name], **value} if isinstance(value, dict) and name in merged else value
+    return merged
+
+
+class ConditionalDynamoMixin(ConditionalMixinBase):
+    table_name: str = ""
+    key_field = "id"
+    owner_index: str | None = None
+    list_limit = 1000
+    lookup_field = "pk"
+
+    def get_table(self) -> Any:
+        return data_table(self.table_name)
+
+    def get_item_key(self) -> str:
+        key = self.kwargs.get(getattr(self, "lookup_url_kwarg", None) or self.lookup_field)
+        if not isinstance(key, str) or not 0 < len(key.encode()) <= MAX_KEY_LENGTH:
+            raise NotFound()
+        return key
+
+    # --- reads ----------------------------------------------------------------
+
+    def list(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        owner = self.get_owner_field()
+        user_id = self.token_identity().user_id
+        if self.owner_index:
+            params = {"IndexName": self.owner_index, "KeyConditionExpression": Key(owner).eq(user_id)}
+            items = self._collect("query", params)
+        else:
+            items = self._collect("scan", {"FilterExpression": Attr(owner).eq(user_id)})
+        items = [item for item in items if is_owner(item, owner, user_id)]
+        return Response(self.get_serializer(items, many=True).data)
+
+    def _collect(self, operation: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while len(items) < self.list_limit:
+            page = self._data_call(getattr(self.get_table(), operation), **params)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return items[: self.list_limit]
+
+    def get_object(self) -> dict[str, Any]:
+        """Consistent read, DRF's object permissions (the recheck at use), and
+        the mixin's own ownership check."""
+        key = self.get_item_key()
+        answer = self._data_call(self.get_table().get_item, Key={self.key_field: key}, ConsistentRead=True)
+        item = answer.get("Item")
+        if item is None:
+            raise NotFound()
+        self.check_object_permissions(self.request, item)
+        self.ensure_owner(item, self.token_identity())
+        return item
+
+    def retrieve(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        item = self.get_object()
+        return self.with_etag(Response(self.get_serializer(item).data), item)
+
+    # --- writes ---------------------------------------------------------------
+
+    def create(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        identity = self.token_identity()
+        item = {**to_dynamo(dict(serializer.validated_data)), self.key_field: self.new_key(serializer)}
+        item[self.get_owner_field()] = identity.user_id
+        if self.version_field:
+            item[self.version_field] = 1
+        write = {"Item": item, **expression(Attr(self.key_field).not_exists())}
+        self.write("Put", write, expected_version=None)
+        return self.with_etag(Response(self.get_serializer(item).data, status=status.HTTP_201_CREATED), item)
+
+    def new_key(self, serializer: Any) -> str:
+        given = serializer.validated_data.get(self.key_field, self.request.data.get(self.key_field))
+        if isinstance(given, str) and 0 < len(given.encode()) <= MAX_KEY_LENGTH:
+            return given
+        return uuid.uuid4().hex
+
+    def update(self, request: Any, *args: Any, partial: bool = False, **kwargs: Any) -> Response:
+        item = self.get_object()
+        serializer = self.get_serializer(item, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        protected = {self.key_field, self.get_owner_field(), self.version_field}
+        updates = {k: v for k, v in serializer.validated_data.items() if k not in protected}
+        condition, expected = self.write_condition(item)
+        if self.version_field:
+            updates[self.version_field] = expected + 1
+        updates = updates or {self.get_owner_field(): self.token_identity().user_id}
+        write = {"Key": {self.key_field: item[self.key_field]}, **merge(set_expression(updates), expression(condition))}
+        new_item = self.write("Update", write, expected_version=expected)
+        if new_item is None:
+            new_item = self.reread(item) if not self.version_field else {**item, **to_dynamo(updates)}
+        return self.with_etag(Response(self.get_serializer(new_item).data), new_item)
+
+    def partial_update(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        return self.update(request, *args, partial=True, **kwargs)
+
+    def destroy(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        item = self.get_object()
+        condition, expected = self.write_condition(item)
+        self.write("Delete", {"Key": {self.key_field: item[self.key_field]}, **expression(condition)}, expected)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def reread(self, item: dict[str, Any]) -> dict[str, Any]:
+        key = {self.key_field: item[self.key_field]}
+        return self._data_call(self.get_table().get_item, Key=key, ConsistentRead=True).get("Item", item)
+
+    # --- the conditions and the write -----------------------------------------
+
+    def write_condition(self, item: dict[str, Any]) -> tuple[ConditionBase, Any]:
+        """Exists and owned by the caller, + the version the client saw
+        (If-Match, else the one just read), or — without a version field —
+        every attribute as read when If-Match named that state."""
+        tags = self.check_if_match(self.etag_of(item))
+        condition = Attr(self.key_field).exists() & Attr(self.get_owner_field()).eq(self.token_identity().user_id)
+        expected = None
+        if self.version_field:
+            named = [version_from_etag(tag) for tag in tags or [] if tag != ANY]
+            expected = named[0] if named else item.get(self.version_field)
+            condition &= Attr(self.version_field).eq(expected)
+        elif tags and ANY not in tags:
+            for name, value in item.items():
+                if name not in (self.key_field, self.get_owner_field()):
+                    condition &= Attr(name).eq(value)
+        return condition, expected
+
+    def write(self, kind: str, params: dict[str, Any], expected_version: Any) -> dict[str, Any] | None:
+        """Send the write: one ``TransactWriteItems`` with the token's
+        ``ConditionCheck``s when fenced, else a recheck then the plain call.
+        Return the new item when the store said it (UpdateItem ALL_NEW)."""
+        self.before_write()
+        table = self.get_table()
+        params = {"TableName": table.name, **params, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        store = get_store()
+        try:
+            if self.is_fenced(store, table):
+                identity = self.token_identity()
+                checks = store.condition_checks(identity.user_id, identity.jti, identity.version)  # type: ignore[attr-defined]
+                table.meta.client.transact_write_items(TransactItems=[{kind: params}, *checks])
+                return None
+            identity = self.recheck_token()
+            if kind == "Update":
+                params["ReturnValues"] = "ALL_NEW"
+            answer = getattr(table.meta.client, f"{kind.lower()}_item")(**params)
+            return answer.get("Attributes")
+        except ClientError as e:
+            raise_for(self.failure_reason(e, identity, expected_version, kind))
+        except BotoCoreError as e:
+            raise DataStoreUnavailable() from e
+        return None
+
+    def is_fenced(self, store: Any, table: Any) -> bool:
+        if store.fence != "transaction":
+            return False
+        ours, theirs = table.meta.client.meta, store.client.meta
+        return (ours.endpoint_url, ours.region_name) == (theirs.endpoint_url, theirs.region_name)
+
+    def failure_reason(self, error: ClientError, identity: TokenIdentity, expected: Any, kind: str) -> str:
+        code = error.response.get("Error", {}).get("Code")
+        if code == CONDITION_FAILED:
+            return self.reason_from_old(plain_item(error.response.get("Item")), identity, expected, kind)
+        if code != CANCELLED:
+            raise DataStoreUnavailable() from error
+        reasons = error.response.get("CancellationReasons") or []
+        codes = [reason.get("Code") for reason in reasons]
+        if codes[1:2] == ["ConditionalCheckFailed"]:
+            return "token_revoked"
+        if codes[2:3] == ["ConditionalCheckFailed"]:
+            return "token_version_stale"
+        if codes[:1] == ["ConditionalCheckFailed"]:
+            return self.reason_from_old(plain_item(reasons[0].get("Item")), identity, expected, kind)
+        return "write_conflict"
+
+    def reason_from_old(self, old: dict[str, Any] | None, identity: TokenIdentity, expected: Any, kind: str) -> str:
+        if kind == "Put":
+            return "precondition_failed" if self.wants_no_overwrite() else "write_conflict"
+        if old is None:
+            return "not_found"
+        if not is_owner(old, self.get_owner_field(), identity.user_id):
+            return "not_owner"
+        return "precondition_failed" if self.if_match() else "write_conflict"
+
+    def _data_call(self, operation: Any, **params: Any) -> Any:
+        try:
+            return operation(**params)
+        except (BotoCoreError, ClientError) as e:
+            raise DataStoreUnavailable() from e

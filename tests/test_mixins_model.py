@@ -1,0 +1,168 @@
+"""L3 for the ORM: ConditionalModelMixin's filtered UPDATE/DELETE, ETags, and
+deterministic injections right after the point-of-use check, each with the
+naive twin losing the same race."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from unittest import mock
+
+import pytest
+
+from drf_toctou.permissions import TokenOwnershipPermission
+from drf_toctou.revocation import revoke_token, revoke_user_tokens
+from tests.helpers import access_for, assert_refusal, bearer
+from tests.testapp.views import NaiveOwnerPermission
+from tests.testapp.models import Note
+
+
+@pytest.fixture
+def note(users):
+    return Note.objects.create(owner=users[0], title="alice's")
+
+
+def test_list_shows_only_the_callers_notes(store, users, note):
+    Note.objects.create(owner=users[1], title="bob's")
+    response = bearer(access_for(users[0])).get("/v/notes/")
+    assert [n["title"] for n in response.json()] == ["alice's"]
+
+
+def test_create_sets_the_owner_from_the_token_never_the_body(store, users):
+    alice, bob = users
+    response = bearer(access_for(alice)).post("/v/notes/", {"title": "t", "owner": bob.pk}, format="json")
+    assert response.status_code == 201
+    assert Note.objects.get(pk=response.json()["id"]).owner_id == alice.pk
+    assert response["ETag"] == '"v1"'
+
+
+def test_update_bumps_version_and_etag(store, users, note):
+    client = bearer(access_for(users[0]))
+    got = client.get(f"/v/notes/{note.pk}/")
+    assert got["ETag"] == '"v1"'
+    changed = client.patch(f"/v/notes/{note.pk}/", {"title": "new"}, format="json", HTTP_IF_MATCH='"v1"')
+    assert changed.status_code == 200 and changed["ETag"] == '"v2"' and changed.json()["version"] == 2
+    stale = client.patch(f"/v/notes/{note.pk}/", {"title": "late"}, format="json", HTTP_IF_MATCH='"v1"')
+    assert_refusal(stale, 412, "precondition_failed")
+    assert client.put(f"/v/notes/{note.pk}/", {"title": "any"}, format="json", HTTP_IF_MATCH="*").status_code == 200
+    note.refresh_from_db()
+    assert (note.title, note.version) == ("any", 3)
+
+
+def test_unversioned_etag_is_a_content_hash_enforced_by_the_write(store, users, note):
+    client = bearer(access_for(users[0]))
+    etag = client.get(f"/u/notes/{note.pk}/")["ETag"]
+    assert etag.startswith('"h')
+    Note.objects.filter(pk=note.pk).update(body="changed elsewhere")
+    assert_refusal(client.patch(f"/u/notes/{note.pk}/", {"title": "x"}, format="json", HTTP_IF_MATCH=etag),
+                   412, "precondition_failed")
+    fresh = client.get(f"/u/notes/{note.pk}/")["ETag"]
+    assert client.patch(f"/u/notes/{note.pk}/", {"title": "x"}, format="json", HTTP_IF_MATCH=fresh).status_code == 200
+
+
+def test_foreign_notes_are_404_for_every_action(store, users, note):
+    client = bearer(access_for(users[1]))
+    for response in (client.get(f"/v/notes/{note.pk}/"),
+                     client.patch(f"/v/notes/{note.pk}/", {"title": "x"}, format="json"),
+                     client.delete(f"/v/notes/{note.pk}/"),
+                     client.get("/v/notes/999999/")):
+        assert_refusal(response, 404, "not_found")
+    assert Note.objects.filter(pk=note.pk, title="alice's").exists()
+
+
+def test_destroy(store, users, note):
+    client = bearer(access_for(users[0]))
+    assert_refusal(client.delete(f"/v/notes/{note.pk}/", HTTP_IF_MATCH='"v9"'), 412, "precondition_failed")
+    assert client.delete(f"/v/notes/{note.pk}/").status_code == 204
+    assert not Note.objects.filter(pk=note.pk).exists()
+
+
+# --- deterministic injections right after the point-of-use check ----------
+
+
+@contextmanager
+def after_object_check(permission_class, action):
+    original = permission_class.has_object_permission
+
+    def checked(self, request, view, obj):
+        allowed = original(self, request, view, obj)
+        if allowed:
+            action(obj)
+        return allowed
+
+    with mock.patch.object(permission_class, "has_object_permission", checked):
+        yield
+
+
+def transfer(users):
+    return lambda obj: Note.objects.filter(pk=obj.pk).update(owner=users[1])
+
+
+def delete(users):
+    return lambda obj: Note.objects.filter(pk=obj.pk).delete()
+
+
+def other_client_updates(users):
+    return lambda obj: Note.objects.filter(pk=obj.pk).update(title="theirs", version=obj.version + 1)
+
+
+RACES = {
+    "S3_owner_changed": (transfer, 404, "not_found", lambda n: n.owner_id),
+    "S4_deleted": (delete, 404, "not_found", None),
+    "S5_updated_by_another_client": (other_client_updates, 409, "write_conflict", lambda n: n.title),
+}
+
+
+@pytest.mark.parametrize("race", list(RACES))
+def test_change_after_object_check_makes_the_write_fail(race, store, users, note):
+    make, status, code, _ = RACES[race]
+    with after_object_check(TokenOwnershipPermission, make(users)):
+        response = bearer(access_for(users[0])).patch(f"/v/notes/{note.pk}/", {"title": "mine"}, format="json")
+    assert_refusal(response, status, code)
+    assert not Note.objects.filter(pk=note.pk, title="mine").exists()
+
+
+@pytest.mark.parametrize("race", list(RACES))
+def test_negative_control_naive_save_loses_the_same_race(race, store, users, note):
+    make, *_ = RACES[race]
+    with after_object_check(NaiveOwnerPermission, make(users)):
+        response = bearer(access_for(users[0])).patch(f"/naive/notes/{note.pk}/", {"title": "mine"}, format="json")
+    assert response.status_code == 200
+    # S3: written onto bob's note; S4: the deleted note re-created; S5: their update lost.
+    assert Note.objects.filter(pk=note.pk, title="mine").exists()
+
+
+TOKEN_KILLS = {
+    "S1_revoked": (lambda request: revoke_token(request.auth), "token_revoked"),
+    "S2_bumped": (lambda request: revoke_user_tokens(request.auth["user_id"]), "token_version_stale"),
+}
+
+
+@contextmanager
+def kill_token_after_object_check(permission_class, kill):
+    original = permission_class.has_object_permission
+
+    def checked(self, request, view, obj):
+        allowed = original(self, request, view, obj)
+        kill(request)
+        return allowed
+
+    with mock.patch.object(permission_class, "has_object_permission", checked):
+        yield
+
+
+@pytest.mark.parametrize("kill", list(TOKEN_KILLS))
+def test_token_killed_after_object_check_refuses_the_write(kill, store, users, note):
+    action, code = TOKEN_KILLS[kill]
+    with kill_token_after_object_check(TokenOwnershipPermission, action):
+        response = bearer(access_for(users[0])).patch(f"/v/notes/{note.pk}/", {"title": "mine"}, format="json")
+    assert_refusal(response, 401, code)
+    assert not Note.objects.filter(pk=note.pk, title="mine").exists()
+
+
+@pytest.mark.parametrize("kill", list(TOKEN_KILLS))
+def test_negative_control_naive_writes_with_a_dead_token(kill, store, users, note):
+    action, _ = TOKEN_KILLS[kill]
+    with kill_token_after_object_check(NaiveOwnerPermission, action):
+        response = bearer(access_for(users[0])).patch(f"/naive/notes/{note.pk}/", {"title": "mine"}, format="json")
+    assert response.status_code == 200
+    assert Note.objects.filter(pk=note.pk, title="mine").exists()
