@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast venv redis-server reliability clean
+.PHONY: test venv redis-server demo serve clean
 
 test: $(STAMP) redis-server
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -18,6 +18,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[redis,dynamodb,test]'
 	touch $(STAMP)
+
+# Plays S1-S6 over real HTTP against the naive and the protected endpoints.
+demo: $(STAMP)
+	$(BIN)/python -m sample_api.play_demo
+
+# The sample API for manual use (embedded SQLite + moto unless env says otherwise).
+serve: $(STAMP)
+	$(BIN)/python sample_api/manage.py migrate -v 0
+	$(BIN)/python sample_api/manage.py demo_users
+	$(BIN)/python sample_api/manage.py runserver 127.0.0.1:$${PORT:-8000} --noreload
 
 redis-server:
 	@sh scripts/ensure-redis-server.sh

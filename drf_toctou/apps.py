@@ -17,3 +17,8 @@ class DrfToctouConfig(AppConfig):
         pre_save.connect(signals.note_deactivation, sender=user_model, dispatch_uid="drf_toctou.deactivation")
         post_save.connect(signals.revoke_after_save, sender=user_model, dispatch_uid="drf_toctou.revoke")
         checks.register()
+        try:
+            import drf_spectacular  # noqa: F401
+        except ImportError:
+            return
+        import drf_toctou.contrib.spectacular  # noqa: F401  (registers the extensions)

@@ -75,12 +75,19 @@ class TokenRefreshSerializer(serializers.Serializer):
             raise AuthenticationFailed(_("No active account found for the given token."), code="no_active_account")
 
 
+# Every view here declares this scope: enable DRF's ScopedRateThrottle and set
+# DEFAULT_THROTTLE_RATES["drf_toctou_auth"] to rate-limit them.
+THROTTLE_SCOPE = "drf_toctou_auth"
+
+
 class TokenObtainPairView(jwt_views.TokenObtainPairView):
     serializer_class = TokenObtainPairSerializer
+    throttle_scope = THROTTLE_SCOPE
 
 
 class TokenRefreshView(jwt_views.TokenRefreshView):
     serializer_class = TokenRefreshSerializer
+    throttle_scope = THROTTLE_SCOPE
 
 
 class LogoutView(APIView):
@@ -89,6 +96,7 @@ class LogoutView(APIView):
 
     authentication_classes = [BearerRevalidatingAuthentication]
     permission_classes = [IsAuthenticated]
+    throttle_scope = THROTTLE_SCOPE
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = request.data
@@ -110,6 +118,7 @@ class LogoutAllView(APIView):
 
     authentication_classes = [BearerRevalidatingAuthentication]
     permission_classes = [IsAuthenticated]
+    throttle_scope = THROTTLE_SCOPE
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         revoke_user_tokens(token_identity(request.auth).user_id)

@@ -189,7 +189,15 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
         serializer.is_valid(raise_exception=True)
         protected = {self.key_field, self.get_owner_field(), self.version_field}
         updates = {k: v for k, v in serializer.validated_data.items() if k not in protected}
+        new_item = self.update_item(item, updates)
+        return self.with_etag(Response(self.get_serializer(new_item).data), new_item)
+
+    def update_item(self, item: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
+        """Conditionally SET ``updates`` on ``item`` (as read by ``get_object``);
+        return the item as stored. Code may pass the owner field here (e.g. a
+        transfer); request bodies never reach it."""
         condition, expected = self.write_condition(item)
+        updates = dict(updates)
         if self.version_field:
             updates[self.version_field] = expected + 1
         updates = updates or {self.get_owner_field(): self.token_identity().user_id}
@@ -197,7 +205,7 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
         new_item = self.write("Update", write, expected_version=expected)
         if new_item is None:
             new_item = self.reread(item) if not self.version_field else {**item, **to_dynamo(updates)}
-        return self.with_etag(Response(self.get_serializer(new_item).data), new_item)
+        return new_item
 
     def partial_update(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         return self.update(request, *args, partial=True, **kwargs)

@@ -1,0 +1,77 @@
+"""DELIBERATELY VULNERABLE endpoints — the negative control of the demo and of
+the tests. They do the usual thing: plain simplejwt authentication, an owner
+check on ``request.user``, then a plain ``update_item`` / ``save()``. Every
+TOCTOU scenario of the demo wins against them.
+
+They exist only in the sample project and refuse to load anywhere else.
+"""
+
+import boto3
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sample_api.api.demo import BEFORE_WRITE, NaiveDemoAuthentication, pause
+from sample_api.api.models import Note
+from sample_api.api.serializers import DocumentSerializer, NoteSerializer
+
+if not getattr(settings, "SAMPLE_API_VULNERABLE_ENDPOINTS", False) or not settings.SETTINGS_MODULE.startswith("sample_api."):
+    raise ImproperlyConfigured("The naive (vulnerable) endpoints exist only in the drf-toctou sample project.")
+
+
+class IsOwnerOnRequestUser(BasePermission):
+    """The usual object check: the owner compared with request.user, set once."""
+
+    def has_object_permission(self, request, view, obj):
+        owner = obj.get("owner_id") if isinstance(obj, dict) else obj.owner_id
+        return str(owner) == str(request.user.pk)
+
+
+class NaiveNoteDetail(generics.RetrieveUpdateDestroyAPIView):
+    """VULNERABLE: check-then-save() on a note."""
+
+    queryset = Note.objects.all()
+    serializer_class = NoteSerializer
+    authentication_classes = [NaiveDemoAuthentication]
+    permission_classes = [IsAuthenticated, IsOwnerOnRequestUser]
+
+    def perform_update(self, serializer):
+        pause(self.request, BEFORE_WRITE)
+        serializer.save()
+
+
+class NaiveDocumentDetail(APIView):
+    """VULNERABLE: check-then-UpdateItem on a document."""
+
+    authentication_classes = [NaiveDemoAuthentication]
+    permission_classes = [IsAuthenticated, IsOwnerOnRequestUser]
+
+    def table(self):
+        return boto3.resource("dynamodb", endpoint_url=settings.DYNAMODB_ENDPOINT_URL,
+                              region_name=settings.DYNAMODB_REGION).Table(settings.SAMPLE_API_DOCUMENTS_TABLE)
+
+    @extend_schema(responses=DocumentSerializer)
+    def get(self, request, pk):
+        item = self.table().get_item(Key={"id": pk}).get("Item")
+        if item is None:
+            return Response({"detail": "Not found.", "code": "not_found"}, status=404)
+        self.check_object_permissions(request, item)
+        return Response(DocumentSerializer(item).data)
+
+    @extend_schema(request=DocumentSerializer, responses=DocumentSerializer)
+    def patch(self, request, pk):
+        table = self.table()
+        item = table.get_item(Key={"id": pk}).get("Item")
+        if item is None:
+            return Response({"detail": "Not found.", "code": "not_found"}, status=404)
+        self.check_object_permissions(request, item)
+        serializer = DocumentSerializer(item, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        pause(request, BEFORE_WRITE)
+        table.update_item(Key={"id": pk}, UpdateExpression="SET title = :t",
+                          ExpressionAttributeValues={":t": serializer.validated_data.get("title", item["title"])})
+        return Response(DocumentSerializer({**item, "title": serializer.validated_data.get("title", item["title"])}).data)

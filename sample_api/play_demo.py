@@ -1,0 +1,257 @@
+"""`make demo`: start the sample API as a real server process on loopback and
+play S1–S6 over real HTTP against the naive and the protected endpoints.
+
+Each run: the victim request (a PATCH by alice) pauses at a demo-only pause
+point — after authentication (S1, S2) or after the object-level check (S3–S6) —
+while a second request lands inside that window. Exit status 0 only if every
+protected endpoint refused the stale write and every naive one let it through.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = [sys.executable, str(ROOT / "sample_api" / "manage.py")]
+PASSWORDS = {"alice": "alice-demo-password", "bob": "bob-demo-password"}
+VICTIM_TITLE = "victim-write"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """The sample API under `manage.py runserver --noreload` on 127.0.0.1."""
+
+    def __init__(self, pause: float, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.dir = tempfile.TemporaryDirectory(prefix="toctou-demo-")
+        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "sample_api.demo_settings",
+                    "DEMO_PAUSE": str(pause), "SAMPLE_API_DB": str(Path(self.dir.name) / "demo.sqlite3"),
+                    "SAMPLE_API_MOTO_PORT": str(free_port()), "PYTHONPATH": str(ROOT), **(extra_env or {})}
+        self.process: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Server":
+        for command in (["migrate", "-v", "0"], ["demo_users"]):
+            subprocess.run(MANAGE + command, env=self.env, check=True, stdout=subprocess.DEVNULL)
+        self.log = open(Path(self.dir.name) / "server.log", "w")
+        self.process = subprocess.Popen(MANAGE + ["runserver", f"127.0.0.1:{self.port}", "--noreload"],
+                                        env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the sample API exited: see {self.log.name}")
+            try:
+                if request(self.url, "GET", "/api/schema/")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the sample API did not start in time")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.dir.cleanup()
+
+
+def request(base: str, method: str, path: str, token: str | None = None, body: Any = None,
+            headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+    data = None if body is None else json.dumps(body).encode()
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(base + path, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as answer:
+            status, raw, got = answer.status, answer.read(), dict(answer.headers)
+    except urllib.error.HTTPError as error:
+        status, raw, got = error.code, error.read(), dict(error.headers)
+    try:
+        payload = json.loads(raw) if raw else None
+    except ValueError:
+        payload = raw.decode(errors="replace")
+    return status, payload, got
+
+
+@dataclass
+class Run:
+    scenario: str
+    resource: str
+    mode: str
+    status: int = 0
+    code: str = ""
+    landed: bool = False
+    state: str = ""
+    timeline: dict[str, float] = field(default_factory=dict)
+
+
+class Demo:
+    def __init__(self, base: str, pause: float) -> None:
+        self.base, self.pause = base, pause
+        self.ids = {name: self.call("GET", "/api/me/", self.login(name))[1]["id"] for name in PASSWORDS}
+
+    def call(self, method: str, path: str, token: str | None = None, body: Any = None, **headers: str):
+        return request(self.base, method, path, token, body, headers)
+
+    def login(self, username: str) -> str:
+        status, body, _ = self.call("POST", "/api/auth/token/", body={"username": username,
+                                                                      "password": PASSWORDS[username]})
+        assert status == 200, (status, body)
+        return body["access"]
+
+    # --- what lands inside the window ------------------------------------------
+
+    def interferers(self) -> dict[str, tuple[str, str, Callable[[dict[str, Any]], int]]]:
+        return {
+            "S1": ("after_auth", "alice logs out (jti revoked) after authentication",
+                   lambda c: self.call("POST", "/api/auth/logout/", c["victim"])[0]),
+            "S2": ("after_auth", "alice logs out everywhere (version bumped) after authentication",
+                   lambda c: self.call("POST", "/api/auth/logout-all/", c["helper"])[0]),
+            "S3": ("before_write", "alice transfers the object to bob after the object check",
+                   lambda c: self.call("POST", f"{c['path']}transfer/", c["helper"], {"to": self.ids["bob"]})[0]),
+            "S4": ("before_write", "the object is deleted after the object check",
+                   lambda c: self.call("DELETE", c["path"], c["helper"])[0]),
+            "S5": ("before_write", "another client updates the object this client read",
+                   lambda c: self.call("PATCH", c["path"], c["helper"], {"title": "other-client"})[0]),
+            "S6": ("before_write", "the token is revoked after the object check, before the write",
+                   lambda c: self.call("POST", "/api/auth/logout/", c["victim"])[0]),
+        }
+
+    def play(self, scenario: str, resource: str, mode: str) -> Run:
+        point, _, interfere = self.interferers()[scenario]
+        run = Run(scenario, resource, mode)
+        victim, helper = self.login("alice"), self.login("alice")
+        status, made, _ = self.call("POST", f"/api/{resource}/", helper, {"title": "original"})
+        assert status == 201, (status, made)
+        key = made["id"]
+        context = {"victim": victim, "helper": helper, "path": f"/api/{resource}/{key}/"}
+        etag = self.call("GET", context["path"], victim)[2].get("ETag", "*")
+        target = context["path"] if mode == "protected" else f"/api/naive/{resource}/{key}/"
+        answer: dict[str, Any] = {}
+        started = time.monotonic()
+
+        def victim_write() -> None:
+            answer["reply"] = self.call("PATCH", target, victim, {"title": VICTIM_TITLE},
+                                        **{"X-Demo-Pause": point, "If-Match": etag})
+            answer["at"] = time.monotonic() - started
+
+        thread = threading.Thread(target=victim_write)
+        thread.start()
+        time.sleep(self.pause / 3)
+        interfered = interfere(context)
+        run.timeline["interfered"] = time.monotonic() - started
+        thread.join()
+        run.timeline["answered"] = answer["at"]
+        run.status, body, _ = answer["reply"]
+        run.code = body.get("code", "") if isinstance(body, dict) else ""
+        stored = self.call("GET", f"/demo/inspect/{resource}/{key}/")[1]
+        run.landed = 200 <= run.status < 300 and stored.get("title") == VICTIM_TITLE
+        run.state = self.describe(stored, interfered)
+        return run
+
+    def describe(self, stored: dict[str, Any], interfered: int) -> str:
+        if not stored["exists"]:
+            return "object absent"
+        owner = next((name for name, uid in self.ids.items() if str(uid) == str(stored["owner_id"])), "nobody")
+        return f"title={stored['title']!r}, owner={owner}"
+
+
+def outcome(run: Run) -> str:
+    answer = f"{run.status} {run.code}".strip()
+    return f"{answer}: {'WROTE — ' if run.landed else 'nothing written — '}{run.state}"
+
+
+def print_table(runs: list[Run], demo: Demo, pause: float) -> None:
+    interferers = demo.interferers()
+    print(f"\nPause at the demo-only pause point: {pause * 1000:.0f} ms; the second request lands at ~{pause / 3 * 1000:.0f} ms.\n")
+    header = ["scenario", "resource", "inside the window", "naive endpoint", "protected endpoint"]
+    rows = []
+    for scenario in interferers:
+        for resource in ("notes", "documents"):
+            naive = next(r for r in runs if (r.scenario, r.resource, r.mode) == (scenario, resource, "naive"))
+            guarded = next(r for r in runs if (r.scenario, r.resource, r.mode) == (scenario, resource, "protected"))
+            rows.append([scenario, resource, interferers[scenario][1], outcome(naive), outcome(guarded)])
+    widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
+    line = "+".join("-" * (w + 2) for w in widths)
+    print(line)
+    print("|".join(f" {h:<{w}} " for h, w in zip(header, widths)))
+    print(line)
+    for row in rows:
+        print("|".join(f" {c:<{w}} " for c, w in zip(row, widths)))
+    print(line)
+
+
+def play_conclusively(demo: Demo, scenario: str, resource: str, mode: str, tries: int = 3) -> Run:
+    """Play one run; replay it (up to ``tries``) if the second request did not
+    finish inside the window, which says nothing about either endpoint."""
+    for _ in range(tries):
+        run = demo.play(scenario, resource, mode)
+        if run.timeline["interfered"] < run.timeline["answered"]:
+            return run
+        print(f"  {scenario} {resource} {mode}: the second request missed the window; replaying")
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pause", type=float, default=float(os.environ.get("DEMO_PAUSE", "1.0")))
+    args = parser.parse_args(argv)
+    print(f"Starting the sample API on loopback (pause {args.pause}s)...")
+    server = Server(args.pause).start()
+    try:
+        print(f"Sample API at {server.url}")
+        demo = Demo(server.url, args.pause)
+        runs = []
+        for scenario in demo.interferers():
+            for resource in ("notes", "documents"):
+                for mode in ("naive", "protected"):
+                    run = play_conclusively(demo, scenario, resource, mode)
+                    runs.append(run)
+                    print(f"  {scenario} {resource:<9} {mode:<9} t+0 victim PATCH sent, "
+                          f"t+{run.timeline['interfered'] * 1000:4.0f} ms second request done, "
+                          f"t+{run.timeline['answered'] * 1000:4.0f} ms victim answered {run.status}")
+        print_table(runs, demo, args.pause)
+    finally:
+        server.stop()
+    lost = [r for r in runs if r.mode == "protected" and r.landed]
+    unexpected = [r for r in runs if r.mode == "naive" and not r.landed]
+    naive_total = sum(r.mode == "naive" for r in runs)
+    if lost or unexpected:
+        print(f"\nVERDICT: FAIL — protected endpoints lost {len(lost)} race(s); "
+              f"{len(unexpected)} naive run(s) did not show the race.")
+        return 1
+    print(f"\nVERDICT: the naive endpoints lost {naive_total}/{naive_total} races; "
+          f"drf-toctou refused all {len(runs) - naive_total} stale writes.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
