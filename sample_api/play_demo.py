@@ -220,6 +220,26 @@ def play_conclusively(demo: Demo, scenario: str, resource: str, mode: str, tries
     return run
 
 
+def play_all(demo: Demo) -> list[Run]:
+    runs = []
+    for scenario in demo.interferers():
+        for resource in ("notes", "documents"):
+            for mode in ("naive", "protected"):
+                run = play_conclusively(demo, scenario, resource, mode)
+                runs.append(run)
+                print(f"  {scenario} {resource:<9} {mode:<9} t+0 victim PATCH sent, "
+                      f"t+{run.timeline['interfered'] * 1000:4.0f} ms second request done, "
+                      f"t+{run.timeline['answered'] * 1000:4.0f} ms victim answered {run.status}")
+    return runs
+
+
+def failures(runs: list[Run]) -> tuple[list[Run], list[Run]]:
+    """(protected runs whose stale write landed, naive runs whose did not)."""
+    lost = [r for r in runs if r.mode == "protected" and r.landed]
+    unexpected = [r for r in runs if r.mode == "naive" and not r.landed]
+    return lost, unexpected
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pause", type=float, default=float(os.environ.get("DEMO_PAUSE", "1.0")))
@@ -229,20 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"Sample API at {server.url}")
         demo = Demo(server.url, args.pause)
-        runs = []
-        for scenario in demo.interferers():
-            for resource in ("notes", "documents"):
-                for mode in ("naive", "protected"):
-                    run = play_conclusively(demo, scenario, resource, mode)
-                    runs.append(run)
-                    print(f"  {scenario} {resource:<9} {mode:<9} t+0 victim PATCH sent, "
-                          f"t+{run.timeline['interfered'] * 1000:4.0f} ms second request done, "
-                          f"t+{run.timeline['answered'] * 1000:4.0f} ms victim answered {run.status}")
+        runs = play_all(demo)
         print_table(runs, demo, args.pause)
     finally:
         server.stop()
-    lost = [r for r in runs if r.mode == "protected" and r.landed]
-    unexpected = [r for r in runs if r.mode == "naive" and not r.landed]
+    lost, unexpected = failures(runs)
     naive_total = sum(r.mode == "naive" for r in runs)
     if lost or unexpected:
         print(f"\nVERDICT: FAIL — protected endpoints lost {len(lost)} race(s); "

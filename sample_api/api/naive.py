@@ -6,21 +6,22 @@ TOCTOU scenario of the demo wins against them.
 They exist only in the sample project and refuse to load anywhere else.
 """
 
-import boto3
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics
-from rest_framework.permissions import BasePermission, IsAuthenticated
-from rest_framework.response import Response
-from rest_framework.views import APIView
-
-from sample_api.api.demo import BEFORE_WRITE, NaiveDemoAuthentication, pause
-from sample_api.api.models import Note
-from sample_api.api.serializers import DocumentSerializer, NoteSerializer
 
 if not getattr(settings, "SAMPLE_API_VULNERABLE_ENDPOINTS", False) or not settings.SETTINGS_MODULE.startswith("sample_api."):
     raise ImproperlyConfigured("The naive (vulnerable) endpoints exist only in the drf-toctou sample project.")
+
+import boto3  # noqa: E402
+from drf_spectacular.utils import extend_schema  # noqa: E402
+from rest_framework import generics  # noqa: E402
+from rest_framework.permissions import BasePermission, IsAuthenticated  # noqa: E402
+from rest_framework.response import Response  # noqa: E402
+from rest_framework.views import APIView  # noqa: E402
+
+from sample_api.api.demo import BEFORE_WRITE, NaiveDemoAuthentication, pause  # noqa: E402
+from sample_api.api.models import Note  # noqa: E402
+from sample_api.api.serializers import DocumentSerializer, NoteSerializer  # noqa: E402
 
 
 class IsOwnerOnRequestUser(BasePermission):

@@ -1,0 +1,107 @@
+"""The sample API as a real server process: the demo's S1–S6 (shorter pauses)
+and a smoke test of every endpoint, the schema and the Swagger UI served
+without network."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sample_api.play_demo import Demo, Server, failures, play_all, request
+
+PAUSE = 0.8
+
+
+@pytest.fixture(scope="module")
+def server():
+    running = Server(PAUSE).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def demo(server):
+    return Demo(server.url, PAUSE)
+
+
+def test_demo_scenarios_naive_loses_every_race_protected_none(demo):
+    runs = play_all(demo)
+    assert len(runs) == 24
+    lost, unexpected = failures(runs)
+    assert not lost, [(r.scenario, r.resource, r.status) for r in lost]
+    assert not unexpected, [(r.scenario, r.resource, r.status) for r in unexpected]
+    codes = {(r.scenario, r.resource): r.code for r in runs if r.mode == "protected"}
+    assert codes[("S1", "notes")] == codes[("S6", "documents")] == "token_revoked"
+    assert codes[("S2", "documents")] == "token_version_stale"
+    assert codes[("S3", "notes")] == codes[("S4", "documents")] == "not_found"
+    assert codes[("S5", "notes")] == codes[("S5", "documents")] == "precondition_failed"
+
+
+@pytest.mark.parametrize("resource", ["notes", "documents"])
+def test_every_resource_endpoint(demo, resource):
+    token = demo.login("alice")
+    call = demo.call
+    status, made, headers = call("POST", f"/api/{resource}/", token, {"title": "smoke"})
+    assert status == 201 and headers["ETag"]
+    path = f"/api/{resource}/{made['id']}/"
+    assert made["id"] in [item["id"] for item in call("GET", f"/api/{resource}/", token)[1]]
+    status, got, headers = call("GET", path, token)
+    assert status == 200 and got["title"] == "smoke"
+    assert call("PATCH", path, token, {"title": "patched"}, **{"If-Match": headers["ETag"]})[0] == 200
+    assert call("PUT", path, token, {"title": "put"})[0] == 200
+    naive = f"/api/naive/{resource}/{made['id']}/"
+    assert call("GET", naive, token)[0] == 200
+    assert call("PATCH", naive, token, {"title": "naive"})[0] == 200
+    bob = demo.login("bob")
+    assert call("GET", path, bob)[1]["code"] == "not_found"
+    assert call("POST", f"{path}transfer/", token, {"to": demo.ids["bob"]})[0] == 200
+    assert call("GET", path, bob)[0] == 200
+    assert call("DELETE", path, bob)[0] == 204
+    assert call("GET", path, bob)[0] == 404
+
+
+def test_auth_endpoints(demo):
+    status, pair, _ = demo.call("POST", "/api/auth/token/", body={"username": "bob", "password": "bob-demo-password"})
+    assert status == 200
+    status, refreshed, _ = demo.call("POST", "/api/auth/token/refresh/", body={"refresh": pair["refresh"]})
+    assert status == 200 and "refresh" in refreshed  # the sample rotates refresh tokens
+    assert demo.call("POST", "/api/auth/token/refresh/", body={"refresh": pair["refresh"]})[1]["code"] == "token_revoked"
+    assert demo.call("GET", "/api/me/", refreshed["access"])[0] == 200
+    assert demo.call("POST", "/api/auth/logout/", refreshed["access"], {"refresh": refreshed["refresh"]})[0] == 204
+    assert demo.call("GET", "/api/me/", refreshed["access"])[1]["code"] == "token_revoked"
+    other = demo.login("bob")
+    assert demo.call("POST", "/api/auth/logout-all/", other)[0] == 204
+    assert demo.call("GET", "/api/me/", other)[1]["code"] == "token_version_stale"
+    assert demo.call("GET", "/api/me/")[1]["code"] == "not_authenticated"
+
+
+def test_schema_and_swagger_ui_without_network(server):
+    status, schema, _ = request(server.url, "GET", "/api/schema/?format=json")
+    assert status == 200
+    assert "/api/documents/{id}/" in schema["paths"] or any("documents" in p for p in schema["paths"])
+    assert schema["components"]["securitySchemes"]["jwtAuth"]["bearerFormat"] == "JWT"
+    status, page, _ = request(server.url, "GET", "/api/docs/")
+    assert status == 200 and "swagger-ui" in page
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets and all(not a.startswith("http") for a in assets), assets
+    for asset in assets:
+        if asset.startswith("/static/"):
+            assert request(server.url, "GET", asset)[0] == 200, asset
+
+
+def test_naive_endpoints_refuse_to_load_outside_the_sample_project():
+    import importlib
+    import sys
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    sys.modules.pop("sample_api.api.naive", None)
+    with pytest.raises(ImproperlyConfigured):
+        importlib.import_module("sample_api.api.naive")
+
+
+def test_demo_pause_is_inert_outside_the_demo_settings():
+    from sample_api.api.demo import pause_seconds
+
+    assert pause_seconds() == 0.0
