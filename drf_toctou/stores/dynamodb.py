@@ -56,7 +56,18 @@ def client_config(max_attempts: int = 1) -> Config:
         connect_timeout=timeout,
         read_timeout=timeout,
         retries={"total_max_attempts": max_attempts, "mode": "standard"},
+        max_pool_connections=64,
     )
+
+
+def typed(values: dict[str, Any]) -> dict[str, Any]:
+    """``{name: python value}`` as DynamoDB's typed form (``{"S": ...}``)."""
+    return {name: _serialize(value) for name, value in values.items()}
+
+
+def plain(values: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB's typed form as ``{name: python value}``."""
+    return {name: _deserialize(value) for name, value in values.items()}
 
 
 class DynamoDBStore(BaseStore):
@@ -68,19 +79,21 @@ class DynamoDBStore(BaseStore):
         self.connection_options = {
             key: self.options[key] for key in ("region_name", "endpoint_url") if self.options.get(key)
         }
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._client: Any = None
 
     @property
     def client(self) -> Any:
-        """A low-level client (typed values), one per thread."""
-        client = getattr(self._local, "client", None)
-        if client is None:
-            config = client_config(int(self.options.get("max_attempts", 1)))
-            client = boto3.session.Session().client(
-                "dynamodb", config=config, **self.connection_options, **self.options.get("client_kwargs", {})
-            )
-            self._local.client = client
-        return client
+        """One low-level client (typed values) for the process: clients are
+        thread-safe, and building one costs tens of milliseconds."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    config = client_config(int(self.options.get("max_attempts", 1)))
+                    self._client = boto3.session.Session().client(
+                        "dynamodb", config=config, **self.connection_options, **self.options.get("client_kwargs", {})
+                    )
+        return self._client
 
     def check(self, user_id: str, jti: str) -> TokenState:
         keys = [{KEY: {"S": user_key(user_id)}}, {KEY: {"S": jti_key(jti)}}]
@@ -100,7 +113,7 @@ class DynamoDBStore(BaseStore):
 
     def revoke(self, user_id: str, jti: str, expires_at: int) -> None:
         item = {KEY: jti_key(jti), "uid": user_id, EXPIRES: int(expires_at)}
-        self._call("put_item", TableName=self.table_name, Item=_typed(item))
+        self._call("put_item", TableName=self.table_name, Item=typed(item))
 
     def bump_version(self, user_id: str) -> int:
         answer = self._call(
@@ -130,9 +143,9 @@ class DynamoDBStore(BaseStore):
     # --- fencing ------------------------------------------------------------
 
     def condition_checks(self, user_id: str, jti: str, version: int) -> list[dict[str, Any]]:
-        """Two ``TransactWriteItems`` entries, with native (untyped) values for a
-        boto3 *resource* client: the jti is not revoked (or its revocation has
-        expired), and the user's version still equals ``version``."""
+        """Two ``TransactWriteItems`` entries for a low-level client (typed
+        values): the jti is not revoked (or its revocation has expired), and the
+        user's version still equals ``version``."""
         not_revoked = Attr(KEY).not_exists() | Attr(EXPIRES).lte(int(time.time()))
         same_version = Attr(VERSION).eq(version)
         if version == 0:
@@ -146,12 +159,12 @@ class DynamoDBStore(BaseStore):
         built = ConditionExpressionBuilder().build_expression(condition)
         check = {
             "TableName": self.table_name,
-            "Key": {KEY: key},
+            "Key": typed({KEY: key}),
             "ConditionExpression": built.condition_expression,
             "ExpressionAttributeNames": built.attribute_name_placeholders,
         }
         if built.attribute_value_placeholders:
-            check["ExpressionAttributeValues"] = built.attribute_value_placeholders
+            check["ExpressionAttributeValues"] = typed(built.attribute_value_placeholders)
         return {"ConditionCheck": check}
 
     # --- setup --------------------------------------------------------------
@@ -186,7 +199,3 @@ class DynamoDBStore(BaseStore):
         except client.exceptions.ResourceInUseException:
             return False
         return True
-
-
-def _typed(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _serialize(value) for name, value in item.items()}

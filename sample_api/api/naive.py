@@ -42,7 +42,7 @@ class NaiveNoteDetail(generics.RetrieveUpdateDestroyAPIView):
 
     def perform_update(self, serializer):
         pause(self.request, BEFORE_WRITE)
-        serializer.save()
+        serializer.save(version=serializer.instance.version + 1)  # optimistic versioning, done the usual way
 
 
 class NaiveDocumentDetail(APIView):
@@ -73,6 +73,7 @@ class NaiveDocumentDetail(APIView):
         serializer = DocumentSerializer(item, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         pause(request, BEFORE_WRITE)
-        table.update_item(Key={"id": pk}, UpdateExpression="SET title = :t",
-                          ExpressionAttributeValues={":t": serializer.validated_data.get("title", item["title"])})
-        return Response(DocumentSerializer({**item, "title": serializer.validated_data.get("title", item["title"])}).data)
+        changes = {"title": serializer.validated_data.get("title", item["title"]), "version": item.get("version", 0) + 1}
+        table.update_item(Key={"id": pk}, UpdateExpression="SET title = :t, version = :v",
+                          ExpressionAttributeValues={":t": changes["title"], ":v": changes["version"]})
+        return Response(DocumentSerializer({**item, **changes}).data)

@@ -8,6 +8,9 @@ class Command(BaseCommand):
     help = "Create (or reset) the demo users alice and bob."
 
     def handle(self, *args, **options):
+        from sample_api.api.setup import prepare
+
+        prepare()  # the token-state table must exist: set_password bumps the version
         model = get_user_model()
         for username, password in USERS.items():
             user, _ = model.objects.get_or_create(username=username)
