@@ -47,11 +47,14 @@ class RedisServer:
     def wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            client = redis.Redis(port=self.port, socket_timeout=0.5)
             try:
-                redis.Redis(port=self.port, socket_timeout=0.5).ping()
+                client.ping()
                 return
             except redis.RedisError:
                 time.sleep(0.02)
+            finally:
+                client.close()  # not left to the garbage collector: it holds a slot
         raise RuntimeError(f"redis-server on port {self.port} did not start")
 
     def kill(self) -> None:

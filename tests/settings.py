@@ -24,6 +24,13 @@ if os.environ.get("DATABASE_URL"):
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
+# A database whose server is down (nothing listens on port 9): the DatabaseStore
+# fail-closed test points the store at it.
+DATABASES["unreachable"] = {
+    "ENGINE": "django.db.backends.postgresql", "HOST": "127.0.0.1", "PORT": "9", "NAME": "unreachable",
+    "USER": "nobody", "OPTIONS": {"connect_timeout": 1},
+}
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 REST_FRAMEWORK = {

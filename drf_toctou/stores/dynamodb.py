@@ -19,7 +19,6 @@ the transaction commits.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -79,21 +78,13 @@ class DynamoDBStore(BaseStore):
         self.connection_options = {
             key: self.options[key] for key in ("region_name", "endpoint_url") if self.options.get(key)
         }
-        self._lock = threading.Lock()
-        self._client: Any = None
-
-    @property
-    def client(self) -> Any:
-        """One low-level client (typed values) for the process: clients are
-        thread-safe, and building one costs tens of milliseconds."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    config = client_config(int(self.options.get("max_attempts", 1)))
-                    self._client = boto3.session.Session().client(
-                        "dynamodb", config=config, **self.connection_options, **self.options.get("client_kwargs", {})
-                    )
-        return self._client
+        # One low-level client (typed values) for the process, built now: clients
+        # are thread-safe, and building one costs 50-150 ms that no request
+        # should pay inside its STORE_TIMEOUT.
+        config = client_config(int(self.options.get("max_attempts", 1)))
+        self.client = boto3.session.Session().client(
+            "dynamodb", config=config, **self.connection_options, **self.options.get("client_kwargs", {})
+        )
 
     def check(self, user_id: str, jti: str) -> TokenState:
         keys = [{KEY: {"S": user_key(user_id)}}, {KEY: {"S": jti_key(jti)}}]
