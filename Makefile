@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test venv redis-server dynamodb-local demo serve clean
+.PHONY: test venv redis-server dynamodb-local demo serve reliability clean
 
 test: $(STAMP) redis-server dynamodb-local
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -28,6 +28,13 @@ serve: $(STAMP)
 	$(BIN)/python sample_api/manage.py migrate -v 0
 	$(BIN)/python sample_api/manage.py demo_users
 	$(BIN)/python sample_api/manage.py runserver 127.0.0.1:$${PORT:-8000} --noreload
+
+# The long proofs (10,000-write hammers, 1,000+ fuzz cases, full fault runs);
+# writes docs/RELIABILITY.md from the run. PostgreSQL is used when one answers.
+reliability: $(STAMP) redis-server dynamodb-local
+	DATABASE_URL="$${DATABASE_URL:-$$(sh scripts/local-postgres-url.sh)}" \
+	RELIABILITY_SCALE=full RELIABILITY_REPORT=docs/RELIABILITY.md \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=5400 tests/reliability
 
 redis-server:
 	@sh scripts/ensure-redis-server.sh

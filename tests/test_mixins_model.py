@@ -32,6 +32,7 @@ def test_create_sets_the_owner_from_the_token_never_the_body(store, users):
     response = bearer(access_for(alice)).post("/v/notes/", {"title": "t", "owner": bob.pk}, format="json")
     assert response.status_code == 201
     assert Note.objects.get(pk=response.json()["id"]).owner_id == alice.pk
+    assert response.json()["owner"] == alice.pk  # the owner's type, not the claim's string
     assert response["ETag"] == '"v1"'
 
 

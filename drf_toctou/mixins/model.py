@@ -81,7 +81,14 @@ class ConditionalModelMixin(
     def perform_create(self, serializer: Any, **save_kwargs: Any) -> None:
         self.before_write()
         with self.fenced_transaction() as identity:
-            serializer.save(**{**save_kwargs, self.get_owner_field(): identity.user_id})
+            owner = self.owner_value(self.get_queryset().model, identity.user_id)
+            serializer.save(**{**save_kwargs, self.get_owner_field(): owner})
+
+    def owner_value(self, model: Any, user_id: str) -> Any:
+        """The token's user id as the owner field's Python type (an int for the
+        usual ``owner_id``), so the instance and its response are exact."""
+        field = next(f for f in model._meta.concrete_fields if self.get_owner_field() in (f.name, f.attname))
+        return getattr(field, "target_field", field).to_python(user_id)
 
     def update(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         response = super().update(request, *args, **kwargs)
