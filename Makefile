@@ -4,10 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test venv redis-server dynamodb-local demo serve reliability clean
+.PHONY: test lint venv redis-server dynamodb-local demo serve reliability clean
 
 test: $(STAMP) redis-server dynamodb-local
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# ruff on everything, mypy (django-stubs, djangorestframework-stubs) on the package.
+lint: $(STAMP)
+	$(BIN)/ruff check drf_toctou tests sample_api bench
+	$(BIN)/mypy
 
 venv: $(STAMP)
 
@@ -16,7 +21,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python 3.10+ is needed ($(PYTHON))."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[redis,dynamodb,test]'
+	$(BIN)/python -m pip install -q -e '.[redis,dynamodb,test,lint]'
 	touch $(STAMP)
 
 # Plays S1-S6 over real HTTP against the naive and the protected endpoints.

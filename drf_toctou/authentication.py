@@ -13,11 +13,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPE_BYTES, JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.tokens import Token
 
+from drf_toctou.audit import reason_of, reject
 from drf_toctou.settings import toctou_settings
 from drf_toctou.state import check_token, token_identity
 
@@ -27,15 +29,20 @@ MALFORMED = (TypeError, ValueError, OverflowError, KeyError, AttributeError, Val
 
 class BearerRevalidatingAuthentication(JWTAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Token] | None:
-        header = self.get_header(request)
-        if header is None:
-            return None
-        raw_token = self.get_raw_token(header)
-        if raw_token is None:
-            return None
-        validated_token = self.get_validated_token(raw_token)
-        self.check_token_state(validated_token)
-        return self.get_user(validated_token), validated_token
+        validated_token = None
+        try:
+            header = self.get_header(request)
+            if header is None:
+                return None
+            raw_token = self.get_raw_token(header)
+            if raw_token is None:
+                return None
+            validated_token = self.get_validated_token(raw_token)
+            self.check_token_state(validated_token)
+            return self.get_user(validated_token), validated_token
+        except APIException as e:
+            reject(request, reason_of(e), validated_token)
+            raise
 
     def get_raw_token(self, header: bytes) -> bytes | None:
         """simplejwt's contract, parsed strictly: ``<type> SP <token>`` only
@@ -44,8 +51,7 @@ class BearerRevalidatingAuthentication(JWTAuthentication):
         if not parts or parts[0] not in AUTH_HEADER_TYPE_BYTES:
             return None
         if len(parts) != 2 or not parts[1]:
-            raise AuthenticationFailed(
-                _("Authorization header must contain two space-delimited values"),
+            raise AuthenticationFailed(str(_("Authorization header must contain two space-delimited values")),
                 code="bad_authorization_header",
             )
         return parts[1]
@@ -54,11 +60,11 @@ class BearerRevalidatingAuthentication(JWTAuthentication):
         """simplejwt's validation, plus: an oversized token is refused before
         decoding, and claims of a wrong JSON type give 401, never 500."""
         if len(raw_token) > toctou_settings.MAX_TOKEN_BYTES:
-            raise InvalidToken(_("Token is too large."))
+            raise InvalidToken(str(_("Token is too large.")))
         try:
             validated_token = super().get_validated_token(raw_token)
         except MALFORMED as e:
-            raise InvalidToken(_("Token is malformed.")) from e
+            raise InvalidToken(str(_("Token is malformed."))) from e
         token_identity(validated_token)
         return validated_token
 
@@ -71,4 +77,4 @@ class BearerRevalidatingAuthentication(JWTAuthentication):
         try:
             return super().get_user(validated_token)
         except MALFORMED as e:
-            raise InvalidToken(_("Token contained no recognizable user identification")) from e
+            raise InvalidToken(str(_("Token contained no recognizable user identification"))) from e

@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from drf_toctou.audit import reason_of, reject
 from drf_toctou.authentication import BearerRevalidatingAuthentication
 from drf_toctou.exceptions import NotFound
 from drf_toctou.settings import toctou_settings
@@ -59,9 +61,14 @@ class TokenOwnershipPermission(BasePermission):
     def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
         if request.auth is None:
             return False
-        identity = check_token(request.auth)  # the second round trip: now, not then
+        try:
+            identity = check_token(request.auth)  # the second round trip: now, not then
+        except APIException as e:
+            reject(request, reason_of(e), request.auth)
+            raise
         if is_owner(obj, owner_field_of(view), identity.user_id):
             return True
+        reject(request, "not_owner", request.auth)
         if toctou_settings.HIDE_FORBIDDEN_AS_NOT_FOUND:
             raise NotFound()
         return False

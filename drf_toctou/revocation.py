@@ -25,11 +25,12 @@ def revoke_token(token: Token | str | bytes) -> None:
     already expired, and ``InvalidToken`` for malformed claims.
     """
     if not isinstance(token, Token):
-        token = UntypedToken(token)
+        token = UntypedToken(token)  # type: ignore[arg-type]  # simplejwt annotates the encoded token as a Token
     identity = token_identity(token)
     expires_at = token.payload.get("exp")
-    if type(expires_at) is not int:
-        expires_at = int(token.current_time.timestamp()) + int(token.lifetime.total_seconds())
+    if type(expires_at) is not int:  # an unsaved Token without exp: it lives for its lifetime
+        lifetime = token.lifetime.total_seconds() if token.lifetime else 0
+        expires_at = int(token.current_time.timestamp() + lifetime)
     call_store(get_store().revoke, identity.user_id, identity.jti, expires_at)
 
 

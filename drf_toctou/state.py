@@ -8,8 +8,9 @@ Store faults become HTTP 503 here and nowhere else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.exceptions import InvalidToken
@@ -44,9 +45,9 @@ def token_identity(token: Any) -> TokenIdentity:
     jti = payload.get(jwt.JTI_CLAIM) if jwt.JTI_CLAIM else None
     version = payload.get(toctou_settings.VERSION_CLAIM, 0)
     if not _is_id(user_id) or not (isinstance(jti, str) and 0 < len(jti) <= MAX_ID_LENGTH):
-        raise InvalidToken(_("Token has malformed identification claims."))
+        raise InvalidToken(str(_("Token has malformed identification claims.")))
     if type(version) is not int or not 0 <= version <= MAX_VERSION:
-        raise InvalidToken(_("Token has a malformed version claim."))
+        raise InvalidToken(str(_("Token has a malformed version claim.")))
     return TokenIdentity(user_id=str(user_id), jti=jti, version=version)
 
 

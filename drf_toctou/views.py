@@ -17,10 +17,10 @@ from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 
-from drf_toctou.settings import jwt_settings
 from drf_toctou.authentication import MALFORMED, BearerRevalidatingAuthentication
 from drf_toctou.exceptions import BadRequest, NotOwner
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
+from drf_toctou.settings import jwt_settings
 from drf_toctou.state import check_token, token_identity
 from drf_toctou.tokens import VersionedRefreshToken
 
@@ -30,11 +30,11 @@ def parse_refresh_token(raw: Any) -> VersionedRefreshToken:
     if not isinstance(raw, str) or not raw:
         raise BadRequest(_("Field 'refresh' must be a non-empty string."))
     try:
-        token = VersionedRefreshToken(raw)
+        token = VersionedRefreshToken(raw)  # type: ignore[arg-type]  # simplejwt annotates it as a Token
     except TokenError as e:
         raise InvalidToken(e.args[0]) from e
     except MALFORMED as e:
-        raise InvalidToken(_("Token is malformed.")) from e
+        raise InvalidToken(str(_("Token is malformed."))) from e
     check_token(token)
     return token
 
@@ -68,11 +68,11 @@ class TokenRefreshSerializer(serializers.Serializer):
         try:
             user = user_model._default_manager.get(**lookup)
         except user_model.DoesNotExist as e:
-            raise AuthenticationFailed(_("User not found"), code="user_not_found") from e
+            raise AuthenticationFailed(str(_("User not found")), code="user_not_found") from e
         except MALFORMED as e:
-            raise InvalidToken(_("Token contained no recognizable user identification")) from e
+            raise InvalidToken(str(_("Token contained no recognizable user identification"))) from e
         if not jwt.USER_AUTHENTICATION_RULE(user):
-            raise AuthenticationFailed(_("No active account found for the given token."), code="no_active_account")
+            raise AuthenticationFailed(str(_("No active account found for the given token.")), code="no_active_account")
 
 
 # Every view here declares this scope: enable DRF's ScopedRateThrottle and set
@@ -107,7 +107,8 @@ class LogoutView(APIView):
             refresh = parse_refresh_token(body["refresh"])
             if token_identity(refresh).user_id != token_identity(request.auth).user_id:
                 raise NotOwner(_("This refresh token belongs to another user."))
-        revoke_token(request.auth)
+        access: Any = request.auth  # a simplejwt token (the stubs say authtoken's)
+        revoke_token(access)
         if refresh is not None:
             revoke_token(refresh)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -20,9 +20,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGE = [sys.executable, str(ROOT / "sample_api" / "manage.py")]
@@ -51,7 +52,7 @@ class Server:
         self.process: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         commands = [["migrate", "-v", "0"], ["demo_users"]]
         if self.setup_script:
             commands.append(["shell", "-c", self.setup_script])
@@ -208,10 +209,10 @@ def print_table(runs: list[Run], demo: Demo, pause: float) -> None:
     widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
     line = "+".join("-" * (w + 2) for w in widths)
     print(line)
-    print("|".join(f" {h:<{w}} " for h, w in zip(header, widths)))
+    print("|".join(f" {h:<{w}} " for h, w in zip(header, widths, strict=True)))
     print(line)
     for row in rows:
-        print("|".join(f" {c:<{w}} " for c, w in zip(row, widths)))
+        print("|".join(f" {c:<{w}} " for c, w in zip(row, widths, strict=True)))
     print(line)
 
 

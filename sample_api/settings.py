@@ -75,7 +75,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["drf_toctou.authentication.BearerRevalidatingAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "drf_toctou.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "drf_toctou.contrib.spectacular.ToctouAutoSchema",
     # drf_toctou's token views declare throttle_scope = "drf_toctou_auth".
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"drf_toctou_auth": os.environ.get("SAMPLE_API_AUTH_RATE", "20/minute")},

@@ -7,7 +7,8 @@ import base64
 import json
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jwt
 from django.conf import settings

@@ -37,7 +37,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", self.dir, "--enable-debug-command", "yes", *self.extra]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -83,7 +83,7 @@ class MotoServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         self.server.start()
         return self
 
@@ -116,7 +116,7 @@ class DynamoDBLocal:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "DynamoDBLocal":
+    def start(self) -> DynamoDBLocal:
         self.process = subprocess.Popen(
             ["java", "-Xmx512m", "-jar", str(self.jar), "-inMemory", "-port", str(self.port)],
             cwd=self.jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -152,7 +152,7 @@ class PostgresDatabase:
         with psycopg.connect(dbname=self.settings["NAME"], autocommit=True, **params) as connection:
             connection.execute(sql)
 
-    def create(self) -> "PostgresDatabase":
+    def create(self) -> PostgresDatabase:
         self._admin(f'CREATE DATABASE "{self.name}"')
         return self
 

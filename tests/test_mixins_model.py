@@ -12,8 +12,8 @@ import pytest
 from drf_toctou.permissions import TokenOwnershipPermission
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
 from tests.helpers import access_for, assert_refusal, bearer
-from tests.testapp.views import NaiveOwnerPermission
 from tests.testapp.models import Note
+from tests.testapp.views import NaiveOwnerPermission
 
 
 @pytest.fixture

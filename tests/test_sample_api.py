@@ -81,6 +81,8 @@ def test_schema_and_swagger_ui_without_network(server):
     assert status == 200
     assert "/api/documents/{id}/" in schema["paths"] or any("documents" in p for p in schema["paths"])
     assert schema["components"]["securitySchemes"]["jwtAuth"]["bearerFormat"] == "JWT"
+    documented = schema["paths"]["/api/notes/{id}/"]["patch"]["responses"]
+    assert {"200", "401", "404", "409", "412", "503"} <= set(documented)
     status, page, _ = request(server.url, "GET", "/api/docs/")
     assert status == 200 and "swagger-ui" in page
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)

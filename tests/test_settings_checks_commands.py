@@ -110,3 +110,66 @@ def test_toctou_purge_refuses_other_stores(store, store_kind):
         pytest.skip("the database store is the one that purges")
     with pytest.raises(CommandError):
         call_command("toctou_purge", stdout=StringIO())
+
+
+def test_unversioned_token_classes_are_W002(settings):
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "AUTH_TOKEN_CLASSES": ("rest_framework_simplejwt.tokens.AccessToken",)}
+    assert "drf_toctou.W002" in ids(run_checks())
+
+
+def test_long_access_tokens_are_W003(settings):
+    from datetime import timedelta
+
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": timedelta(hours=1)}
+    assert "drf_toctou.W003" in ids(run_checks())
+
+
+def test_token_permission_without_revalidating_authentication_is_W004(settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication"]}
+    assert "drf_toctou.W004" in ids(run_checks())
+
+
+def test_deploy_check_redis_that_can_evict_revocations_is_W005(settings, db):
+    from tests.conftest import use_store
+    from tests.servers import RedisServer
+
+    server = RedisServer(None, "--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru").start()
+    try:
+        use_store(settings, "redis", url=server.url)
+        assert "drf_toctou.W005" in ids(run_checks(include_deployment_checks=True))
+        server.client().config_set("maxmemory-policy", "noeviction")
+        assert "drf_toctou.W005" not in ids(run_checks(include_deployment_checks=True))
+    finally:
+        server.stop()
+
+
+def test_deploy_check_dynamodb_table_without_ttl_is_W006(store_kind, settings):
+    if store_kind != "dynamodb":
+        pytest.skip("DynamoDB only")
+    store = get_store()
+    assert "drf_toctou.W006" not in ids(run_checks(include_deployment_checks=True))
+    store.client.update_time_to_live(TableName=store.table_name,
+                                     TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"})
+    assert "drf_toctou.W006" in ids(run_checks(include_deployment_checks=True))
+
+
+def test_toctou_audit_flags_naive_views_and_passes_protected_ones(db):
+    import json
+
+    out = StringIO()
+    call_command("toctou_audit", "--format", "json", stdout=out)
+    endpoints = {(e["path"], e["method"]): e for e in json.loads(out.getvalue())}
+    assert endpoints[("naive/notes/<int:pk>/", "PATCH")]["verdict"] == "TOCTOU-prone"
+    assert endpoints[("naive/notes/<int:pk>/", "PATCH")]["severity"] == "error"
+    assert endpoints[("notes/<int:pk>/", "PATCH")]["reasons"] == [
+        "object writes are check-then-write, not conditional (S3-S6)"]
+    assert endpoints[("v/notes/(?P<pk>[^/.]+)/", "PATCH")]["verdict"] == "protected"
+    assert endpoints[("auth/token/", "POST")]["verdict"] == "not applicable"
+
+
+def test_toctou_audit_table_and_fail_on(db):
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("toctou_audit", "--fail-on", "error", stdout=out)
+    assert "TOCTOU-prone" in out.getvalue() and "naive/notes" in out.getvalue()

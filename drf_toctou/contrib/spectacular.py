@@ -12,8 +12,9 @@ from drf_spectacular.extensions import (
     OpenApiSerializerExtension,
     OpenApiViewExtension,
 )
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 
 from drf_toctou.settings import jwt_settings
@@ -48,8 +49,9 @@ class TokenObtainPairSerializerExtension(OpenApiSerializerExtension):
     target_class = "drf_toctou.views.TokenObtainPairSerializer"
 
     def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        target: Any = self.target_class
         fixed = inline_serializer("TokenObtainPair", fields={
-            self.target_class.username_field: serializers.CharField(write_only=True),
+            target.username_field: serializers.CharField(write_only=True),
             "password": serializers.CharField(write_only=True),
             "access": serializers.CharField(read_only=True),
             "refresh": serializers.CharField(read_only=True),
@@ -83,9 +85,42 @@ class LogoutAllViewExtension(OpenApiViewExtension):
         return Fixed
 
 
-def refusal_responses() -> dict[int, Any]:
-    """The refusals every protected operation can answer, for ``extend_schema``."""
-    return {
-        401: OpenApiResponse(REFUSAL, description="token_not_valid, token_revoked, token_version_stale, ..."),
-        503: OpenApiResponse(REFUSAL, description="token_state_unavailable"),
-    }
+REFUSALS = {
+    "401": "token_not_valid, bad_authorization_header, token_revoked, token_version_stale, "
+    "user_not_found, user_inactive",
+    "503": "token_state_unavailable (the token-state store could not answer in time)",
+    "404": "not_found (absent, or not the caller's)",
+    "412": "precondition_failed (If-Match names an older version)",
+    "409": "write_conflict (the write lost a race with another change)",
+}
+
+
+class ToctouAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema plus the refusals drf-toctou adds to an
+    operation: 401/503 with a revalidating authentication, 404 on objects
+    rechecked at use, 409/412 on conditional writes. Set it as
+    ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]``."""
+
+    def _get_response_bodies(self, direction: Any = "response") -> Any:
+        responses = super()._get_response_bodies(direction)
+        for status in self.refusal_statuses():
+            if status not in responses:
+                response = self._get_response_for_code(REFUSAL, status, direction=direction)
+                response["description"] = REFUSALS[status]
+                responses[status] = response
+        return responses
+
+    def refusal_statuses(self) -> list[str]:
+        from drf_toctou.authentication import BearerRevalidatingAuthentication
+        from drf_toctou.endpoint_audit import has_token_permission, is_conditional
+
+        view, method = self.view, self.method.lower()
+        statuses = []
+        if any(isinstance(a, BearerRevalidatingAuthentication) for a in view.get_authenticators()):
+            statuses += ["401", "503"]
+        detail = bool(self.path_regex and "{" in self.path)
+        if detail and has_token_permission(getattr(view, "permission_classes", ())):
+            statuses.append("404")
+        if is_conditional(type(view)) and method in ("put", "patch", "delete", "post"):
+            statuses += ["409"] + (["412"] if detail else [])
+        return statuses

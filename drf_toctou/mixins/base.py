@@ -4,21 +4,30 @@ condition becomes an HTTP answer."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rest_framework.request import Request
+from rest_framework.exceptions import APIException
 
+from drf_toctou.audit import reason_of, reject
 from drf_toctou.exceptions import NotFound, NotOwner, PreconditionFailed, WriteConflict
 from drf_toctou.mixins.etag import ANY, make_etag, parse_tags
 from drf_toctou.permissions import is_owner, owner_field_of
 from drf_toctou.settings import toctou_settings
 from drf_toctou.state import TokenIdentity, check_token, refuse, token_identity
 
+if TYPE_CHECKING:  # the mixins run on DRF generic views and viewsets
+    from rest_framework.generics import GenericAPIView as ViewBase
+else:
+    ViewBase = object
+
 CONDITION_EXCEPTIONS = {"precondition_failed": PreconditionFailed, "write_conflict": WriteConflict}
 
 
-def raise_for(reason: str) -> None:
-    """The one boundary where a failed write condition becomes an HTTP answer."""
+def raise_for(reason: str, request: Any = None) -> None:
+    """The one boundary where a failed write condition becomes an HTTP answer
+    (and, for a refusal of the token or of ownership, an audit record)."""
+    if reason in ("token_revoked", "token_version_stale", "not_owner"):
+        reject(request, reason, getattr(request, "auth", None))
     if reason in ("token_revoked", "token_version_stale"):
         refuse(reason)
     if reason == "not_owner" and not toctou_settings.HIDE_FORBIDDEN_AS_NOT_FOUND:
@@ -28,7 +37,7 @@ def raise_for(reason: str) -> None:
     raise CONDITION_EXCEPTIONS.get(reason, WriteConflict)()
 
 
-class ConditionalMixinBase:
+class ConditionalMixinBase(ViewBase):
     """Shared by ``ConditionalModelMixin`` and ``ConditionalDynamoMixin``.
 
     Subclass hook: ``before_write()`` runs after the object-level checks and
@@ -38,7 +47,6 @@ class ConditionalMixinBase:
 
     owner_field: str | None = None
     version_field: str | None = None
-    request: Request
 
     def get_owner_field(self) -> str:
         return owner_field_of(self)
@@ -49,11 +57,15 @@ class ConditionalMixinBase:
 
     def recheck_token(self) -> TokenIdentity:
         """Ask the store again, now (the shared decision of ``drf_toctou.state``)."""
-        return check_token(self.request.auth)
+        try:
+            return check_token(self.request.auth)
+        except APIException as e:
+            reject(self.request, reason_of(e), self.request.auth)
+            raise
 
     def ensure_owner(self, content: Any, identity: TokenIdentity) -> None:
         if not is_owner(content, self.get_owner_field(), identity.user_id):
-            raise_for("not_owner")
+            raise_for("not_owner", self.request)
 
     def before_write(self) -> None:
         """Called between the object-level checks and the fenced write."""
@@ -68,7 +80,7 @@ class ConditionalMixinBase:
         tags so the write can carry the same condition."""
         tags = self.if_match()
         if tags is not None and ANY not in tags and current_etag not in tags:
-            raise_for("precondition_failed")
+            raise_for("precondition_failed", self.request)
         return tags
 
     def wants_no_overwrite(self) -> bool:

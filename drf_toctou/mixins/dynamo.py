@@ -41,9 +41,10 @@ from drf_toctou.stores.dynamodb import plain, typed
 CONDITION_FAILED = "ConditionalCheckFailedException"
 CANCELLED = "TransactionCanceledException"
 MAX_KEY_LENGTH = 1024
+Items = list[dict[str, Any]]  # named here: the viewset's own ``list`` shadows the builtin in its body
 TYPED_FIELDS = ("Key", "Item", "ExpressionAttributeValues", "ExclusiveStartKey")
 
-_clients: dict[tuple[str, ...], Any] = {}
+_clients: dict[tuple[tuple[str, str], ...], Any] = {}
 _clients_lock = threading.Lock()
 
 
@@ -117,7 +118,11 @@ def set_expression(updates: dict[str, Any]) -> dict[str, Any]:
     names = {f"#u{i}": name for i, name in enumerate(updates)}
     values = {f":u{i}": to_dynamo(value) for i, value in enumerate(updates.values())}
     clauses = ", ".join(f"#u{i} = :u{i}" for i in range(len(updates)))
-    return {"UpdateExpression": f"SET {clauses}", "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+    return {
+        "UpdateExpression": f"SET {clauses}",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
 
 
 def plain_or_none(item: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -163,8 +168,8 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
         items = [item for item in items if is_owner(item, owner, user_id)]
         return Response(self.get_serializer(items, many=True).data)
 
-    def _collect(self, operation: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    def _collect(self, operation: str, params: dict[str, Any]) -> Items:
+        items: Items = []
         while len(items) < self.list_limit:
             page = self._data_call(self.get_table().call, operation, **params)
             items.extend(plain(item) for item in page.get("Items", []))
@@ -202,7 +207,8 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
         return self.with_etag(Response(self.get_serializer(item).data, status=status.HTTP_201_CREATED), item)
 
     def new_key(self, serializer: Any) -> str:
-        given = serializer.validated_data.get(self.key_field, self.request.data.get(self.key_field))
+        body = self.request.data if isinstance(self.request.data, dict) else {}
+        given = serializer.validated_data.get(self.key_field, body.get(self.key_field))
         if isinstance(given, str) and 0 < len(given.encode()) <= MAX_KEY_LENGTH:
             return given
         return uuid.uuid4().hex
@@ -282,7 +288,7 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
             answer = table.call(f"{kind.lower()}_item", **params)
             return plain(answer["Attributes"]) if "Attributes" in answer else None
         except ClientError as e:
-            raise_for(self.failure_reason(e, identity, expected_version, kind))
+            raise_for(self.failure_reason(e, identity, expected_version, kind), self.request)
         except BotoCoreError as e:
             raise DataStoreUnavailable() from e
         return None
@@ -296,10 +302,11 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
     def failure_reason(self, error: ClientError, identity: TokenIdentity, expected: Any, kind: str) -> str:
         code = error.response.get("Error", {}).get("Code")
         if code == CONDITION_FAILED:
-            return self.reason_from_old(plain_or_none(error.response.get("Item")), identity, expected, kind)
+            old: Any = error.response.get("Item")
+            return self.reason_from_old(plain_or_none(old), identity, expected, kind)
         if code != CANCELLED:
             raise DataStoreUnavailable() from error
-        reasons = error.response.get("CancellationReasons") or []
+        reasons: Any = error.response.get("CancellationReasons") or []
         codes = [reason.get("Code") for reason in reasons]
         if codes[1:2] == ["ConditionalCheckFailed"]:
             return "token_revoked"

@@ -17,8 +17,9 @@ still set.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from django.db import transaction
 from django.http import Http404
@@ -106,7 +107,7 @@ class ConditionalModelMixin(
                 finally:
                     del instance.save
         except ConditionFailed as e:
-            raise_for(e.reason)
+            raise_for(e.reason, self.request)
         self._snapshot = field_values(instance)
 
     def perform_destroy(self, instance: Any) -> None:
@@ -119,7 +120,7 @@ class ConditionalModelMixin(
                 if not per_model.get(model._meta.label):
                     self.diagnose(instance.pk, filters)
         except ConditionFailed as e:
-            raise_for(e.reason)
+            raise_for(e.reason, self.request)
 
     # --- the conditions -------------------------------------------------------
 

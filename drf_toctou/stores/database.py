@@ -33,8 +33,9 @@ class DatabaseStore(BaseStore):
         self.using = self.options.get("using", "default")
         versions = TokenVersion._meta.db_table
         revoked = RevokedToken._meta.db_table
+        # Table names come from the models' meta, never from input.
         self._check_sql = (
-            f"SELECT (SELECT v.version FROM {versions} v WHERE v.user_id = %s),"
+            f"SELECT (SELECT v.version FROM {versions} v WHERE v.user_id = %s),"  # noqa: S608
             f" EXISTS(SELECT 1 FROM {revoked} r WHERE r.jti = %s AND r.expires_at > %s)"
         )
 
@@ -98,10 +99,10 @@ class DatabaseStore(BaseStore):
         with connection.cursor() as cursor:
             if connection.vendor == "sqlite":
                 # No row locks: a write takes the database write lock instead.
-                cursor.execute(f"UPDATE {table} SET version = version WHERE user_id = %s", [user_id])
+                cursor.execute(f"UPDATE {table} SET version = version WHERE user_id = %s", [user_id])  # noqa: S608
                 return cursor.rowcount > 0
             if connection.vendor in ("postgresql", "mysql"):
-                cursor.execute(f"SELECT 1 FROM {table} WHERE user_id = %s FOR SHARE", [user_id])
+                cursor.execute(f"SELECT 1 FROM {table} WHERE user_id = %s FOR SHARE", [user_id])  # noqa: S608
                 return cursor.fetchone() is not None
         return self._versions().select_for_update().filter(pk=user_id).exists()
 

@@ -49,8 +49,8 @@ def jti_key(jti: str) -> str:
     return f"j#{jti}"
 
 
-def client_config(max_attempts: int = 1) -> Config:
-    timeout = float(toctou_settings.STORE_TIMEOUT)
+def client_config(max_attempts: int = 1, timeout: float | None = None) -> Config:
+    timeout = float(toctou_settings.STORE_TIMEOUT) if timeout is None else timeout
     return Config(
         connect_timeout=timeout,
         read_timeout=timeout,
@@ -88,7 +88,7 @@ class DynamoDBStore(BaseStore):
 
     def check(self, user_id: str, jti: str) -> TokenState:
         keys = [{KEY: {"S": user_key(user_id)}}, {KEY: {"S": jti_key(jti)}}]
-        request = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+        request: Any = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
         try:
             answer = self.client.batch_get_item(RequestItems=request)
         except STORE_ERRORS as e:
@@ -138,7 +138,7 @@ class DynamoDBStore(BaseStore):
         values): the jti is not revoked (or its revocation has expired), and the
         user's version still equals ``version``."""
         not_revoked = Attr(KEY).not_exists() | Attr(EXPIRES).lte(int(time.time()))
-        same_version = Attr(VERSION).eq(version)
+        same_version: ConditionBase = Attr(VERSION).eq(version)
         if version == 0:
             same_version = Attr(KEY).not_exists() | same_version
         return [
@@ -161,8 +161,11 @@ class DynamoDBStore(BaseStore):
     # --- setup --------------------------------------------------------------
 
     def setup(self) -> str:
-        """Create the table (on-demand) with TTL on ``expires_at``; idempotent."""
-        client = self.client
+        """Create the table (on-demand) with TTL on ``expires_at``; idempotent.
+        An operator's command, not a request: it gets generous timeouts."""
+        client = boto3.session.Session().client(
+            "dynamodb", config=client_config(max_attempts=3, timeout=10.0), **self.connection_options
+        )
         try:
             created = self._create_table(client)
             client.get_waiter("table_exists").wait(

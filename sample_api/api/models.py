@@ -11,3 +11,6 @@ class Note(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self):
+        return self.title

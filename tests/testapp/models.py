@@ -10,3 +10,6 @@ class Note(models.Model):
 
     class Meta:
         app_label = "testapp"
+
+    def __str__(self):
+        return self.title
