@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint venv redis-server dynamodb-local demo serve reliability clean
+.PHONY: test lint matrix-oldest venv redis-server dynamodb-local demo serve reliability clean
 
 test: $(STAMP) redis-server dynamodb-local
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -13,6 +13,16 @@ test: $(STAMP) redis-server dynamodb-local
 lint: $(STAMP)
 	$(BIN)/ruff check drf_toctou tests sample_api bench
 	$(BIN)/mypy
+
+# The oldest supported corner of the matrix (Django 4.2, DRF 3.15, simplejwt
+# 5.5.1) in its own virtualenv; the full matrix is `nox` (noxfile.py).
+OLDEST := .venv-oldest
+matrix-oldest: redis-server
+	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --upgrade pip
+	$(OLDEST)/bin/python -m pip install -q -e '.[redis,dynamodb,test]' 'Django>=4.2,<4.3' \
+		'djangorestframework>=3.15,<3.16' 'djangorestframework-simplejwt==5.5.1'
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/reliability --ignore=tests/test_sample_api.py
 
 venv: $(STAMP)
 
