@@ -52,7 +52,9 @@ class Result:
     writes: int = 0
     refused: int = 0
     server_errors: int = 0
+    unavailable: int = 0
     other: int = 0
+    error_samples: list = field(default_factory=list)
     revocations: int = 0
     violations: int = 0
     seconds: float = 0.0
@@ -96,7 +98,7 @@ class Hammer:
         sequence = 0
         while not self.stop.is_set():
             with self.count:
-                if self.result.writes + self.result.refused >= self.total:
+                if self.result.writes + self.result.refused + self.result.unavailable >= self.total:
                     self.stop.set()
                     return
             with writer.lock:
@@ -112,8 +114,11 @@ class Hammer:
                     self.log.append((jti_of(token), int(body["version"])))
                 elif status == 401:
                     self.result.refused += 1
+                elif status == 503 and isinstance(body, dict) and body.get("code") == "token_state_unavailable":
+                    self.result.unavailable += 1  # the store was slower than STORE_TIMEOUT: fail-closed
                 elif status >= 500:
                     self.result.server_errors += 1
+                    self.result.error_samples = (self.result.error_samples + [(status, body)])[:5]
                 else:
                     self.result.other += 1
             if status == 401:

@@ -46,12 +46,14 @@ def dynamodb_local_server():
 
 
 def hammer_row(report, name, fenced, naive):
-    report(name, cases=fenced.writes + fenced.refused, failures=fenced.violations + fenced.server_errors,
+    report(name, cases=fenced.writes + fenced.refused + fenced.unavailable,
+           failures=fenced.violations + fenced.server_errors,
            worst_latency=f"{fenced.worst_latency * 1000:.0f} ms",
            naive=f"{naive.violations} violations in {naive.writes} writes",
            note=(f"{name}: {fenced.writes} writes committed, {fenced.refused} refused, {fenced.revocations} "
                  f"revocations acknowledged, {fenced.violations} writes committed after their revocation, "
-                 f"{fenced.server_errors} server errors, {fenced.seconds:.0f} s; naive twin: {naive.violations} "
+                 f"{fenced.server_errors} server errors, {fenced.unavailable} fail-closed 503s (store slower than "
+                 f"STORE_TIMEOUT under load), {fenced.seconds:.0f} s; naive twin: {naive.violations} "
                  f"violations among {naive.writes} writes and {naive.revocations} revocations."))
 
 
@@ -67,6 +69,6 @@ def test_fenced_writes_never_commit_after_revocation(engine, request, report):
     hammer_row(report, name, fenced, naive)
     assert fenced.revocations > 0
     assert fenced.violations == 0
-    assert fenced.server_errors == 0
-    assert fenced.writes + fenced.refused >= total
+    assert fenced.server_errors == 0, fenced.error_samples
+    assert fenced.writes + fenced.refused + fenced.unavailable >= total
     assert naive.violations > 0  # the negative control loses the race
