@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint matrix-oldest venv redis-server dynamodb-local demo serve reliability clean
+.PHONY: test lint bench matrix-oldest venv redis-server dynamodb-local demo serve reliability clean
 
 test: $(STAMP) redis-server dynamodb-local
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python 3.10+ is needed ($(PYTHON))."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[redis,dynamodb,test,lint]'
+	$(BIN)/python -m pip install -q -e '.[redis,dynamodb,test,lint,bench]'
 	touch $(STAMP)
 
 # Plays S1-S6 over real HTTP against the naive and the protected endpoints.
@@ -50,6 +50,13 @@ reliability: $(STAMP) redis-server dynamodb-local
 	DATABASE_URL="$${DATABASE_URL:-$$(sh scripts/local-postgres-url.sh)}" \
 	RELIABILITY_SCALE=full RELIABILITY_REPORT=docs/RELIABILITY.md \
 	$(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=5400 tests/reliability
+
+# Side-by-side performance against simplejwt, its blacklist approach and knox;
+# writes docs/BENCHMARKS.md from the run (BENCH_QUICK=1 for a short run).
+bench: $(STAMP) redis-server
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1; } || \
+		echo "wrk missing: the end-to-end part is skipped (apt-get install wrk)."
+	$(BIN)/python -m bench.run
 
 redis-server:
 	@sh scripts/ensure-redis-server.sh

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
+from rest_framework_simplejwt import settings as simplejwt_settings
 
 SETTING_NAME = "DRF_TOCTOU"
 
@@ -44,7 +45,7 @@ class TocTouSettings:
 
     def __init__(self, defaults: dict[str, Any] | None = None) -> None:
         self.defaults = defaults or DEFAULTS
-        self._cache: dict[str, Any] = {}
+        self._cached: set[str] = set()
 
     @property
     def user_settings(self) -> dict[str, Any]:
@@ -54,17 +55,21 @@ class TocTouSettings:
         return value
 
     def __getattr__(self, name: str) -> Any:
+        """Called only for a setting not read yet: it is resolved once and kept
+        as an instance attribute, so later reads cost a plain lookup."""
         if name.startswith("_") or name not in self.defaults:
             raise AttributeError(f"Invalid {SETTING_NAME} setting: {name!r}")
-        if name not in self._cache:
-            value = self.user_settings.get(name, self.defaults[name])
-            if name in IMPORT_STRINGS and isinstance(value, str):
-                value = _import(value, name)
-            self._cache[name] = value
-        return self._cache[name]
+        value = self.user_settings.get(name, self.defaults[name])
+        if name in IMPORT_STRINGS and isinstance(value, str):
+            value = _import(value, name)
+        setattr(self, name, value)
+        self._cached.add(name)
+        return value
 
     def reload(self) -> None:
-        self._cache.clear()
+        for name in list(self._cached):
+            self.__dict__.pop(name, None)
+        self._cached.clear()
 
 
 def _import(dotted_path: str, setting: str) -> Any:
@@ -90,6 +95,4 @@ setting_changed.connect(_reload)
 def jwt_settings() -> Any:
     """simplejwt's ``api_settings`` as of now: simplejwt rebinds the module
     global on ``setting_changed``, so a reference taken at import goes stale."""
-    from rest_framework_simplejwt import settings as simplejwt_settings
-
     return simplejwt_settings.api_settings

@@ -4,6 +4,7 @@ server over HTTP."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -41,6 +42,7 @@ class RedisServer:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", self.dir, "--enable-debug-command", "yes", *self.extra]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        atexit.register(self.kill)
         self.wait_ready()
         return self
 
@@ -120,6 +122,7 @@ class DynamoDBLocal:
         self.process = subprocess.Popen(
             ["java", "-Xmx512m", "-jar", str(self.jar), "-inMemory", "-port", str(self.port)],
             cwd=self.jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        atexit.register(self.stop)  # never left running by an interrupted run
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
