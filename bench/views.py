@@ -2,8 +2,6 @@
 GET/PATCH — under every configuration the benchmark compares."""
 
 from knox.auth import TokenAuthentication as KnoxAuthentication
-from rest_framework import generics, viewsets
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication, JWTStatelessUserAuthentication
@@ -11,10 +9,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from drf_toctou.authentication import BearerRevalidatingAuthentication
-from drf_toctou.mixins import ConditionalModelMixin
-from drf_toctou.permissions import TokenOwnershipPermission
-from tests.testapp.models import Note
-from tests.testapp.views import NoteSerializer
+from tests.testapp import views as test_views
 
 
 class BlacklistCheckingAuthentication(JWTAuthentication):
@@ -42,22 +37,10 @@ class Me(APIView):
         return Response({"id": getattr(request.user, "pk", None) or request.user.id})
 
 
-class IsOwner(BasePermission):
-    def has_object_permission(self, request, view, obj):
-        return obj.owner_id == request.user.pk
-
-
-class NaiveNoteDetail(generics.RetrieveUpdateAPIView):
-    queryset = Note.objects.all()
-    serializer_class = NoteSerializer
-    permission_classes = [IsOwner]
-
-
-class ToctouNoteViewSet(ConditionalModelMixin, viewsets.GenericViewSet):
-    queryset = Note.objects.all()
-    serializer_class = NoteSerializer
-    permission_classes = [TokenOwnershipPermission]
-    version_field = "version"
+# The same views the tests drive: a naive detail (owner check on request.user,
+# then save()) and the conditional viewset.
+NaiveNoteDetail = test_views.NaiveNoteDetail
+ToctouNoteViewSet = test_views.NoteViewSet
 
 
 def me_view(name):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from unittest import mock
 
 from rest_framework.test import APIClient
 
@@ -31,3 +33,19 @@ def assert_refusal(response, status: int, code: str) -> None:
 
 def later(seconds: int) -> int:
     return int(time.time()) + seconds
+
+
+@contextmanager
+def after_object_check(permission_class, action):
+    """Run ``action(request, obj)`` right after ``permission_class`` allowed the
+    object: the deterministic injection point of the race tests."""
+    original = permission_class.has_object_permission
+
+    def checked(self, request, view, obj):
+        allowed = original(self, request, view, obj)
+        if allowed:
+            action(request, obj)
+        return allowed
+
+    with mock.patch.object(permission_class, "has_object_permission", checked):
+        yield

@@ -15,7 +15,7 @@ from botocore.client import BaseClient
 from drf_toctou.permissions import TokenOwnershipPermission
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
 from drf_toctou.stores import get_store
-from tests.helpers import access_for, assert_refusal, bearer
+from tests.helpers import access_for, after_object_check, assert_refusal, bearer
 from tests.testapp.views import NaiveDictOwnerPermission
 
 
@@ -117,30 +117,17 @@ def test_destroy(table, users, doc):
 # --- deterministic injections right after the point-of-use check ----------
 
 
-@contextmanager
-def after_object_check(permission_class, action):
-    original = permission_class.has_object_permission
-
-    def checked(self, request, view, obj):
-        allowed = original(self, request, view, obj)
-        action(request)
-        return allowed
-
-    with mock.patch.object(permission_class, "has_object_permission", checked):
-        yield
-
-
 def races(table, users):
     return {
-        "S3_owner_changed": (lambda r: table.update_item(Key={"id": "d1"}, UpdateExpression="SET owner_id = :o",
+        "S3_owner_changed": (lambda r, obj: table.update_item(Key={"id": "d1"}, UpdateExpression="SET owner_id = :o",
                                                          ExpressionAttributeValues={":o": str(users[1].pk)}),
                              404, "not_found"),
-        "S4_deleted": (lambda r: table.delete_item(Key={"id": "d1"}), 404, "not_found"),
-        "S5_updated_by_another_client": (lambda r: table.update_item(
+        "S4_deleted": (lambda r, obj: table.delete_item(Key={"id": "d1"}), 404, "not_found"),
+        "S5_updated_by_another_client": (lambda r, obj: table.update_item(
             Key={"id": "d1"}, UpdateExpression="SET title = :t, version = :v",
             ExpressionAttributeValues={":t": "theirs", ":v": 2}), 409, "write_conflict"),
-        "S1_revoked": (lambda r: revoke_token(r.auth), 401, "token_revoked"),
-        "S2_bumped": (lambda r: revoke_user_tokens(r.auth["user_id"]), 401, "token_version_stale"),
+        "S1_revoked": (lambda r, obj: revoke_token(r.auth), 401, "token_revoked"),
+        "S2_bumped": (lambda r, obj: revoke_user_tokens(r.auth["user_id"]), 401, "token_version_stale"),
     }
 
 

@@ -4,14 +4,11 @@ naive twin losing the same race."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from unittest import mock
-
 import pytest
 
 from drf_toctou.permissions import TokenOwnershipPermission
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
-from tests.helpers import access_for, assert_refusal, bearer
+from tests.helpers import access_for, after_object_check, assert_refusal, bearer
 from tests.testapp.models import Note
 from tests.testapp.views import NaiveOwnerPermission
 
@@ -80,30 +77,16 @@ def test_destroy(store, users, note):
 # --- deterministic injections right after the point-of-use check ----------
 
 
-@contextmanager
-def after_object_check(permission_class, action):
-    original = permission_class.has_object_permission
-
-    def checked(self, request, view, obj):
-        allowed = original(self, request, view, obj)
-        if allowed:
-            action(obj)
-        return allowed
-
-    with mock.patch.object(permission_class, "has_object_permission", checked):
-        yield
-
-
 def transfer(users):
-    return lambda obj: Note.objects.filter(pk=obj.pk).update(owner=users[1])
+    return lambda request, obj: Note.objects.filter(pk=obj.pk).update(owner=users[1])
 
 
 def delete(users):
-    return lambda obj: Note.objects.filter(pk=obj.pk).delete()
+    return lambda request, obj: Note.objects.filter(pk=obj.pk).delete()
 
 
 def other_client_updates(users):
-    return lambda obj: Note.objects.filter(pk=obj.pk).update(title="theirs", version=obj.version + 1)
+    return lambda request, obj: Note.objects.filter(pk=obj.pk).update(title="theirs", version=obj.version + 1)
 
 
 RACES = {
@@ -133,28 +116,15 @@ def test_negative_control_naive_save_loses_the_same_race(race, store, users, not
 
 
 TOKEN_KILLS = {
-    "S1_revoked": (lambda request: revoke_token(request.auth), "token_revoked"),
-    "S2_bumped": (lambda request: revoke_user_tokens(request.auth["user_id"]), "token_version_stale"),
+    "S1_revoked": (lambda request, obj: revoke_token(request.auth), "token_revoked"),
+    "S2_bumped": (lambda request, obj: revoke_user_tokens(request.auth["user_id"]), "token_version_stale"),
 }
-
-
-@contextmanager
-def kill_token_after_object_check(permission_class, kill):
-    original = permission_class.has_object_permission
-
-    def checked(self, request, view, obj):
-        allowed = original(self, request, view, obj)
-        kill(request)
-        return allowed
-
-    with mock.patch.object(permission_class, "has_object_permission", checked):
-        yield
 
 
 @pytest.mark.parametrize("kill", list(TOKEN_KILLS))
 def test_token_killed_after_object_check_refuses_the_write(kill, store, users, note):
     action, code = TOKEN_KILLS[kill]
-    with kill_token_after_object_check(TokenOwnershipPermission, action):
+    with after_object_check(TokenOwnershipPermission, action):
         response = bearer(access_for(users[0])).patch(f"/v/notes/{note.pk}/", {"title": "mine"}, format="json")
     assert_refusal(response, 401, code)
     assert not Note.objects.filter(pk=note.pk, title="mine").exists()
@@ -163,7 +133,7 @@ def test_token_killed_after_object_check_refuses_the_write(kill, store, users, n
 @pytest.mark.parametrize("kill", list(TOKEN_KILLS))
 def test_negative_control_naive_writes_with_a_dead_token(kill, store, users, note):
     action, _ = TOKEN_KILLS[kill]
-    with kill_token_after_object_check(NaiveOwnerPermission, action):
+    with after_object_check(NaiveOwnerPermission, action):
         response = bearer(access_for(users[0])).patch(f"/naive/notes/{note.pk}/", {"title": "mine"}, format="json")
     assert response.status_code == 200
     assert Note.objects.filter(pk=note.pk, title="mine").exists()
