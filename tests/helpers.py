@@ -49,3 +49,37 @@ def after_object_check(permission_class, action):
 
     with mock.patch.object(permission_class, "has_object_permission", checked):
         yield
+
+
+def store_round_trips(store, action):
+    """(round trips ``store`` made on the wire while ``action`` ran, its result):
+    SQL statements on the store's database, commands on its Redis client, or
+    calls of its DynamoDB client."""
+    if hasattr(store, "using"):
+        from django.db import connections
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connections[store.using]) as queries:
+            result = action()
+        return len(queries), result
+    calls: list = []
+    if hasattr(store.client, "execute_command"):
+        real = store.client.execute_command
+
+        def counting(*args, **kwargs):
+            calls.append(args[0])
+            return real(*args, **kwargs)
+
+        with mock.patch.object(store.client, "execute_command", counting):
+            result = action()
+        return len(calls), result
+    events = store.client.meta.events
+    def handler(**kwargs):
+        calls.append(kwargs["model"].name)
+
+    events.register("before-call.dynamodb", handler)
+    try:
+        result = action()
+    finally:
+        events.unregister("before-call.dynamodb", handler)
+    return len(calls), result

@@ -6,7 +6,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from drf_toctou.authentication import BearerRevalidatingAuthentication
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
-from tests.helpers import access_for, assert_refusal, bearer, pair_for
+from tests.helpers import access_for, assert_refusal, bearer, pair_for, store_round_trips
 
 
 def test_valid_token_authenticates(store, users):
@@ -75,11 +75,9 @@ def test_missing_and_inactive_users(store, users):
     assert_refusal(bearer(alice_token).get("/me/"), 401, "user_inactive")
 
 
-def test_one_store_round_trip_per_authentication(store, store_kind, users):
-    from tests.test_stores import count_round_trips
-
+def test_one_store_round_trip_per_authentication(store, users):
     alice, _ = users
     token = access_for(alice)
     backend = BearerRevalidatingAuthentication()
     validated = backend.get_validated_token(str(token).encode())
-    assert count_round_trips(store, store_kind, lambda: backend.check_token_state(validated)) == 1
+    assert store_round_trips(store, lambda: backend.check_token_state(validated))[0] == 1

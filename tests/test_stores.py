@@ -7,10 +7,9 @@ import threading
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from drf_toctou.stores.base import TokenState
-from tests.helpers import later
+from tests.helpers import later, store_round_trips
 
 
 def test_unknown_user_has_version_zero_and_nothing_revoked(store):
@@ -80,32 +79,7 @@ def test_setup_is_idempotent(store):
 # --- one round trip per check, counted ------------------------------------
 
 
-def count_round_trips(store, store_kind, action) -> int:
-    if store_kind == "database":
-        with CaptureQueriesContext(connection) as queries:
-            action()
-        return len(queries)
-    if store_kind == "redis":
-        calls = []
-        original = store.client.execute_command
-
-        def counting(*args, **kwargs):
-            calls.append(args[0])
-            return original(*args, **kwargs)
-
-        store.client.execute_command = counting
-        try:
-            action()
-        finally:
-            del store.client.execute_command
-        return len(calls)
-    calls = []
-    store.client.meta.events.register("before-call.dynamodb", lambda **kw: calls.append(kw["model"].name))
-    action()
-    return len(calls)
-
-
-def test_check_is_one_round_trip(store, store_kind):
+def test_check_is_one_round_trip(store):
     store.revoke("1", "j", later(60))
     store.bump_version("1")
-    assert count_round_trips(store, store_kind, lambda: store.check("1", "j")) == 1
+    assert store_round_trips(store, lambda: store.check("1", "j"))[0] == 1
