@@ -4,12 +4,16 @@ token is still good (L1).
 
 The steps, each overridable with simplejwt's contract::
 
-    get_header -> get_raw_token -> get_validated_token -> check_token_state -> get_user
+    get_header -> get_raw_token -> get_validated_token -> check_token_state(get_user)
+
+``check_token_state`` sends the store's check, runs ``get_user`` while the
+answer travels (the round trip overlaps the user's query), then decides.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -21,7 +25,9 @@ from rest_framework_simplejwt.tokens import Token
 
 from drf_toctou.audit import reason_of, reject
 from drf_toctou.settings import toctou_settings
-from drf_toctou.state import check_token, token_identity
+from drf_toctou.state import check_token_during, token_identity
+
+T = TypeVar("T")
 
 # Exceptions that malformed claims can raise deep inside token or ORM code.
 MALFORMED = (TypeError, ValueError, OverflowError, KeyError, AttributeError, ValidationError)
@@ -38,8 +44,8 @@ class BearerRevalidatingAuthentication(JWTAuthentication):
             if raw_token is None:
                 return None
             validated_token = self.get_validated_token(raw_token)
-            self.check_token_state(validated_token)
-            return self.get_user(validated_token), validated_token
+            user = self.check_token_state(validated_token, lambda: self.get_user(validated_token))
+            return user, validated_token
         except APIException as e:
             reject(request, reason_of(e), validated_token)
             raise
@@ -68,10 +74,14 @@ class BearerRevalidatingAuthentication(JWTAuthentication):
         token_identity(validated_token)
         return validated_token
 
-    def check_token_state(self, validated_token: Token) -> None:
+    def check_token_state(self, validated_token: Token, then: Callable[[], T] | None = None) -> T | None:
         """Refuse a revoked (401 ``token_revoked``) or superseded (401
-        ``token_version_stale``) token; 503 when the store can't answer."""
-        check_token(validated_token)
+        ``token_version_stale``) token; 503 when the store can't answer.
+
+        ``then`` (``authenticate`` passes ``get_user``) runs while the store's
+        answer is on its way; its result is returned. A refusal of the token
+        wins over an exception of ``then``."""
+        return check_token_during(validated_token, then or (lambda: None))
 
     def get_user(self, validated_token: Token) -> Any:
         try:

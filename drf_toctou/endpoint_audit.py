@@ -86,7 +86,9 @@ def judge(route: str, method: str, callback: Any, detail: bool) -> Endpoint:
         path=route, method=method.upper(), view=f"{view_class.__module__}.{view_class.__qualname__}",
         authentication=[cls.__name__ for cls in classes],
         revalidating=any(issubclass(cls, BearerRevalidatingAuthentication) for cls in classes),
-        object_recheck=has_token_permission(getattr(view_class, "permission_classes", ())),
+        # The conditional mixins recheck the token with every object read themselves.
+        object_recheck=has_token_permission(getattr(view_class, "permission_classes", ()))
+        or is_conditional(view_class),
         conditional_writes=is_conditional(view_class),
     )
     bearer = [cls for cls in classes if hasattr(cls, "get_validated_token")]
@@ -96,7 +98,8 @@ def judge(route: str, method: str, callback: Any, detail: bool) -> Endpoint:
     if not endpoint.revalidating:
         flag(endpoint, "error", "bearer tokens are not revalidated: a revoked token works until exp (S1, S2)")
     if detail and not endpoint.object_recheck:
-        flag(endpoint, "warning", "no point-of-use recheck of the token (TokenOwnershipPermission)")
+        flag(endpoint, "warning",
+             "no point-of-use recheck of the token (TokenOwnershipPermission or a conditional mixin)")
     if detail and method in OBJECT_WRITES and not endpoint.conditional_writes:
         flag(endpoint, "warning", "object writes are check-then-write, not conditional (S3-S6)")
     if method in WRITES and not detail and method != "post" and not endpoint.conditional_writes:

@@ -22,7 +22,7 @@ from drf_toctou.audit import reason_of, reject
 from drf_toctou.authentication import BearerRevalidatingAuthentication
 from drf_toctou.exceptions import NotFound
 from drf_toctou.settings import toctou_settings
-from drf_toctou.state import check_token
+from drf_toctou.state import check_token, take_recheck
 
 
 def owner_field_of(view: Any) -> str:
@@ -62,7 +62,10 @@ class TokenOwnershipPermission(BasePermission):
         if request.auth is None:
             return False
         try:
-            identity = check_token(request.auth)  # the second round trip: now, not then
+            # The second round trip: now, not then — sent with the object's read
+            # by the conditional mixins, else here.
+            pending = take_recheck(request)
+            identity = pending.result() if pending is not None else check_token(request.auth)
         except APIException as e:
             reject(request, reason_of(e), request.auth)
             raise

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.exceptions import InvalidToken
@@ -28,9 +27,9 @@ MAX_VERSION = 2**63 - 1
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class TokenIdentity:
-    """The three claims the token state is keyed on, validated and normalised."""
+class TokenIdentity(NamedTuple):
+    """The three claims the token state is keyed on, validated and normalised
+    (a named tuple: built up to four times per request, so built cheaply)."""
 
     user_id: str
     jti: str
@@ -67,19 +66,72 @@ def verdict(state: TokenState, identity: TokenIdentity) -> str | None:
     return None
 
 
+class PendingCheck:
+    """A token check already sent to the store, whose answer is read by
+    ``result()`` — so the caller's own work (the user's row, the object's row)
+    runs while the answer is on its way. ``result()`` is the one decision:
+    it raises 401 (revoked/stale) or 503 (store can't answer), else returns
+    the token's identity. It reads the answer once and always releases what
+    the store holds for it, so call it exactly once, also on error paths.
+    """
+
+    def __init__(self, token: Any) -> None:
+        self.identity = token_identity(token)
+        try:
+            self._answer: Callable[[], TokenState] | StoreError = get_store().start_check(
+                self.identity.user_id, self.identity.jti)
+        except StoreError as e:
+            self._answer = e
+
+    def result(self) -> TokenIdentity:
+        answer, self._answer = self._answer, StoreError("token check already read")
+        try:
+            if isinstance(answer, StoreError):
+                raise answer
+            state = answer()
+        except StoreError as e:
+            if toctou_settings.ON_STORE_ERROR == "allow":
+                logger.warning("token state unavailable, allowed by ON_STORE_ERROR: %s", e)
+                return self.identity
+            raise TokenStateUnavailable() from e
+        refuse(verdict(state, self.identity))
+        return self.identity
+
+
 def check_token(token: Any) -> TokenIdentity:
     """Ask the store, in one round trip, whether ``token`` is still good.
     Raise 401 (revoked/stale) or 503 (store can't answer); return its identity."""
-    identity = token_identity(token)
+    return PendingCheck(token).result()
+
+
+def check_token_during(token: Any, work: Callable[[], T]) -> T:
+    """Send the check of ``token``, run ``work`` while the store answers, then
+    decide: a refusal of the token wins over ``work``'s own exception."""
+    pending = PendingCheck(token)
     try:
-        state = get_store().check(identity.user_id, identity.jti)
-    except StoreError as e:
-        if toctou_settings.ON_STORE_ERROR == "allow":
-            logger.warning("token state unavailable, allowed by ON_STORE_ERROR: %s", e)
-            return identity
-        raise TokenStateUnavailable() from e
-    refuse(verdict(state, identity))
-    return identity
+        return work()
+    finally:
+        pending.result()
+
+
+# The request attribute holding a recheck sent ahead of the object's read.
+_RECHECK = "_drf_toctou_recheck"
+
+
+def send_recheck(request: Any) -> PendingCheck:
+    """Send the point-of-use recheck of ``request.auth`` now, so that it travels
+    while the object is read; ``take_recheck`` hands it to whoever decides."""
+    pending = PendingCheck(request.auth)
+    setattr(request, _RECHECK, pending)
+    return pending
+
+
+def take_recheck(request: Any) -> PendingCheck | None:
+    """The recheck sent ahead for ``request`` and not yet read (at most once)."""
+    pending = getattr(request, _RECHECK, None)
+    if pending is not None:
+        setattr(request, _RECHECK, None)
+    return pending
 
 
 def refuse(code: str | None) -> None:

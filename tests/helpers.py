@@ -51,6 +51,10 @@ def after_object_check(permission_class, action):
         yield
 
 
+# What redis-py sends once when it opens a connection, not per check.
+CONNECTION_SETUP = {"HELLO", "AUTH", "CLIENT", "SELECT", "READONLY"}
+
+
 def store_round_trips(store, action):
     """(round trips ``store`` made on the wire while ``action`` ran, its result):
     SQL statements on the store's database, commands on its Redis client, or
@@ -63,14 +67,17 @@ def store_round_trips(store, action):
             result = action()
         return len(queries), result
     calls: list = []
-    if hasattr(store.client, "execute_command"):
-        real = store.client.execute_command
+    if hasattr(store.client, "execute_command"):  # Redis: commands written to a socket
+        import redis.connection
 
-        def counting(*args, **kwargs):
-            calls.append(args[0])
-            return real(*args, **kwargs)
+        real = redis.connection.AbstractConnection.send_command
 
-        with mock.patch.object(store.client, "execute_command", counting):
+        def counting(connection, *args, **kwargs):
+            if str(args[0]).upper() not in CONNECTION_SETUP:
+                calls.append(args[0])
+            return real(connection, *args, **kwargs)
+
+        with mock.patch.object(redis.connection.AbstractConnection, "send_command", counting):
             result = action()
         return len(calls), result
     events = store.client.meta.events

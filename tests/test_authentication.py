@@ -81,3 +81,47 @@ def test_one_store_round_trip_per_authentication(store, users):
     backend = BearerRevalidatingAuthentication()
     validated = backend.get_validated_token(str(token).encode())
     assert store_round_trips(store, lambda: backend.check_token_state(validated))[0] == 1
+
+
+def test_the_user_is_read_while_the_store_answers(store, users, monkeypatch):
+    """The check is sent, then ``get_user`` runs, then the answer is read (for
+    the Redis store: the MGET is on the wire while the user's query runs)."""
+    alice, _ = users
+    events: list[str] = []
+    start_check, get_user = type(store).start_check, BearerRevalidatingAuthentication.get_user
+
+    def sending(self, user_id, jti):
+        answer = start_check(self, user_id, jti)
+        events.append("check sent")
+        return lambda: events.append("answer read") or answer()
+
+    def reading_user(self, validated_token):
+        events.append("user read")
+        return get_user(self, validated_token)
+
+    monkeypatch.setattr(type(store), "start_check", sending)
+    monkeypatch.setattr(BearerRevalidatingAuthentication, "get_user", reading_user)
+    assert bearer(access_for(alice)).get("/me/").status_code == 200
+    assert events == ["check sent", "user read", "answer read"]
+
+
+def test_a_refusal_of_the_token_wins_over_the_users_own_refusal(store, users):
+    _, bob = users
+    token = access_for(bob)
+    revoke_token(token)
+    bob.delete()  # get_user would say user_not_found; the token is what is dead
+    assert_refusal(bearer(token).get("/me/"), 401, "token_revoked")
+
+
+def test_a_store_fault_wins_over_the_users_own_refusal(store, users, monkeypatch):
+    from drf_toctou.exceptions import StoreError
+
+    _, bob = users
+    token = access_for(bob)
+    bob.delete()
+
+    def down(self, user_id, jti):
+        raise StoreError("down")
+
+    monkeypatch.setattr(type(store), "start_check", down)
+    assert_refusal(bearer(token).get("/me/"), 503, "token_state_unavailable")

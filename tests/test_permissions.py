@@ -66,13 +66,13 @@ def test_owner_compared_as_strings_for_dicts_and_models(users, note):
 def test_recheck_is_a_second_round_trip_never_a_cached_value(store, store_kind, users, note):
     """One round trip for authentication, one for the recheck: no caching."""
     calls = []
-    original = type(store).check
+    original = type(store).start_check  # every check of every store starts here
 
     def counting(self, user_id, jti):
         calls.append(jti)
         return original(self, user_id, jti)
 
-    with mock.patch.object(type(store), "check", counting):
+    with mock.patch.object(type(store), "start_check", counting):
         assert bearer(access_for(users[0])).get(f"/notes/{note.pk}/").status_code == 200
     assert len(calls) == 2
 

@@ -165,6 +165,8 @@ def test_toctou_audit_flags_naive_views_and_passes_protected_ones(db):
     assert endpoints[("notes/<int:pk>/", "PATCH")]["reasons"] == [
         "object writes are check-then-write, not conditional (S3-S6)"]
     assert endpoints[("v/notes/(?P<pk>[^/.]+)/", "PATCH")]["verdict"] == "protected"
+    # A conditional mixin rechecks with every object read, even without TokenOwnershipPermission.
+    assert endpoints[("a/notes/(?P<pk>[^/.]+)/", "GET")]["verdict"] == "protected"
     assert endpoints[("auth/token/", "POST")]["verdict"] == "not applicable"
 
 

@@ -6,6 +6,7 @@ from tests.testapp import views
 router = SimpleRouter()
 router.register("v/notes", views.NoteViewSet, basename="vnote")
 router.register("u/notes", views.UnversionedNoteViewSet, basename="unote")
+router.register("a/notes", views.AuthenticatedNoteViewSet, basename="anote")
 router.register("documents", views.DocumentViewSet, basename="document")
 router.register("u/documents", views.UnversionedDocumentViewSet, basename="udocument")
 

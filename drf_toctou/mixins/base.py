@@ -4,6 +4,8 @@ condition becomes an HTTP answer."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rest_framework.exceptions import APIException
@@ -13,7 +15,15 @@ from drf_toctou.exceptions import NotFound, NotOwner, PreconditionFailed, WriteC
 from drf_toctou.mixins.etag import ANY, make_etag, parse_tags
 from drf_toctou.permissions import is_owner, owner_field_of
 from drf_toctou.settings import toctou_settings
-from drf_toctou.state import TokenIdentity, check_token, refuse, token_identity
+from drf_toctou.state import (
+    PendingCheck,
+    TokenIdentity,
+    check_token,
+    refuse,
+    send_recheck,
+    take_recheck,
+    token_identity,
+)
 
 if TYPE_CHECKING:  # the mixins run on DRF generic views and viewsets
     from rest_framework.generics import GenericAPIView as ViewBase
@@ -55,13 +65,31 @@ class ConditionalMixinBase(ViewBase):
         """The caller, from the token's own claims — never ``request.user``."""
         return token_identity(self.request.auth)
 
-    def recheck_token(self) -> TokenIdentity:
-        """Ask the store again, now (the shared decision of ``drf_toctou.state``)."""
+    def recheck_token(self, pending: PendingCheck | None = None) -> TokenIdentity:
+        """Ask the store again, now (the shared decision of ``drf_toctou.state``),
+        or read the answer of a check already sent."""
         try:
-            return check_token(self.request.auth)
+            return pending.result() if pending is not None else check_token(self.request.auth)
         except APIException as e:
             reject(self.request, reason_of(e), self.request.auth)
             raise
+
+    @contextmanager
+    def recheck_with_read(self) -> Iterator[None]:
+        """Send the point-of-use recheck before the object's read, so both
+        travel at once. ``TokenOwnershipPermission`` takes its answer during
+        DRF's object permissions; if no permission did, it is decided here,
+        after the read — a refusal of the token wins over a 404."""
+        if self.request.auth is None:
+            yield
+            return
+        send_recheck(self.request)
+        try:
+            yield
+        finally:
+            pending = take_recheck(self.request)
+            if pending is not None:
+                self.recheck_token(pending)
 
     def ensure_owner(self, content: Any, identity: TokenIdentity) -> None:
         if not is_owner(content, self.get_owner_field(), identity.user_id):

@@ -181,10 +181,11 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
     def get_object(self) -> dict[str, Any]:
         """Consistent read, DRF's object permissions (the recheck at use), and
         the mixin's own ownership check."""
-        item = self._data_call(self.get_table().get, {self.key_field: self.get_item_key()})
-        if item is None:
-            raise NotFound()
-        self.check_object_permissions(self.request, item)
+        with self.recheck_with_read():
+            item = self._data_call(self.get_table().get, {self.key_field: self.get_item_key()})
+            if item is None:
+                raise NotFound()
+            self.check_object_permissions(self.request, item)
         self.ensure_owner(item, self.token_identity())
         return item
 

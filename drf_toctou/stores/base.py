@@ -8,6 +8,7 @@ answer, including when it is slower than ``STORE_TIMEOUT``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,14 @@ class BaseStore:
         """Return the token's state in ONE round trip: whether ``jti`` is revoked
         (an expired revocation counts as absent) and the user's version."""
         raise NotImplementedError
+
+    def start_check(self, user_id: str, jti: str) -> Callable[[], TokenState]:
+        """Send ``check`` now and return a function that reads its answer, so
+        that the caller's own work overlaps the round trip. Either step may
+        raise ``StoreError``; the returned function is called exactly once.
+        Stores that can't split the round trip check here, at once."""
+        state = self.check(user_id, jti)
+        return lambda: state
 
     def revoke(self, user_id: str, jti: str, expires_at: int) -> None:
         """Record ``jti`` as revoked until ``expires_at``. Idempotent. Returns

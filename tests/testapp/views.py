@@ -2,7 +2,7 @@
 owner check on request.user) that serve as negative controls."""
 
 from rest_framework import generics, serializers
-from rest_framework.permissions import BasePermission, IsAdminUser
+from rest_framework.permissions import BasePermission, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -64,6 +64,12 @@ class NoteViewSet(ConditionalModelMixin, viewsets.GenericViewSet):
 
 class UnversionedNoteViewSet(NoteViewSet):
     version_field = None
+
+
+class AuthenticatedNoteViewSet(NoteViewSet):
+    """No TokenOwnershipPermission: the mixin decides its recheck itself."""
+
+    permission_classes = [IsAuthenticated]
 
 
 class DocumentSerializer(serializers.Serializer):

@@ -1,0 +1,25 @@
+"""A store with no round trip, for the benchmark only: what drf-toctou's own
+code costs per request, apart from the store's round trip."""
+
+from drf_toctou.stores.base import BaseStore, TokenState
+
+GOOD = TokenState(revoked=False, version=0)
+
+
+class NoRoundTripStore(BaseStore):
+    """Every token is good and every user at version 0, answered from memory."""
+
+    def check(self, user_id: str, jti: str) -> TokenState:
+        return GOOD
+
+    def current_version(self, user_id: str) -> int:
+        return 0
+
+    def revoke(self, user_id: str, jti: str, expires_at: int) -> None:
+        raise NotImplementedError("the benchmark's store revokes nothing")
+
+    def bump_version(self, user_id: str) -> int:
+        raise NotImplementedError("the benchmark's store revokes nothing")
+
+    def setup(self) -> str:
+        return "NoRoundTripStore: nothing to prepare."
