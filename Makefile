@@ -15,13 +15,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The oldest supported corner of the matrix (Django 4.2, DRF 3.15, simplejwt
-# 5.5.1) in its own virtualenv; the full matrix is `nox` (noxfile.py).
+# 5.5.1, redis-py 5.0) in its own virtualenv; the full matrix is `nox` (noxfile.py).
 OLDEST := .venv-oldest
 matrix-oldest: redis-server
 	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install -q --upgrade pip
 	$(OLDEST)/bin/python -m pip install -q -e '.[redis,dynamodb,test]' 'Django>=4.2,<4.3' \
-		'djangorestframework>=3.15,<3.16' 'djangorestframework-simplejwt==5.5.1'
+		'djangorestframework>=3.15,<3.16' 'djangorestframework-simplejwt==5.5.1' 'redis[hiredis]>=5.0,<5.1'
 	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/reliability --ignore=tests/test_sample_api.py
 
 venv: $(STAMP)
