@@ -1,8 +1,9 @@
 """RedisStore's split round trip (``start_check``): the MGET is written at once
-and its reply read later, on a connection of the thread's own. These tests
-prove that no answer is ever given to the wrong check — after an unread reply,
-a nested check, a stall, a restart, a fork or under many threads — and that a
-fault is still a ``StoreError`` within ``STORE_TIMEOUT``."""
+and its reply read later, on a check connection the check owns until then.
+These tests prove that no answer is ever given to the wrong check — after an
+unread reply, a nested check, a stall, a restart, a fork or under many threads
+— that connections are reused rather than opened per check, and that a fault
+is still a ``StoreError`` within ``STORE_TIMEOUT``."""
 
 from __future__ import annotations
 
@@ -118,6 +119,22 @@ def test_a_forked_child_uses_a_connection_of_its_own(store):
     os.close(reader)
     assert store.check("good", JTI) == GOOD  # the parent's connection is intact
     assert store.check("bad", JTI) == REVOKED
+
+
+def test_connections_are_reused_across_checks_and_threads(store, server):
+    """A thread per request (Django's runserver) must not mean a connection
+    per request: idle check connections are shared by every thread."""
+    def one_request() -> None:
+        assert store.check("good", JTI) == GOOD
+
+    observer = server.client()
+    before = observer.info("stats")["total_connections_received"]
+    for _ in range(50):
+        thread = threading.Thread(target=one_request)
+        thread.start()
+        thread.join()
+    opened = observer.info("stats")["total_connections_received"] - before
+    assert opened == 1, opened  # one check connection, reused by all 50 threads
 
 
 def test_cluster_or_single_connection_clients_use_redis_py_as_is(server, settings):
