@@ -73,6 +73,24 @@ class NotOwner(ToctouAPIException):
     default_code = "not_owner"
 
 
+class NotAuthenticated(ToctouAPIException, exceptions.NotAuthenticated):
+    """No credentials on a conditional-mixin view (one open to anyone by its
+    permissions): 401 with DRF's ``WWW-Authenticate`` handling."""
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_detail = _("Authentication credentials were not provided.")
+    default_code = "not_authenticated"
+
+
+class TokenAuthRequired(ToctouAPIException):
+    """The caller was let in by an authentication class other than
+    ``BearerRevalidatingAuthentication``: there is no checked token to act for."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = _("This resource requires a bearer token checked by drf-toctou.")
+    default_code = "token_auth_required"
+
+
 class PreconditionFailed(ToctouAPIException):
     status_code = status.HTTP_412_PRECONDITION_FAILED
     default_detail = _("The object changed since you read it (If-Match failed).")

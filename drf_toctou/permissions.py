@@ -20,7 +20,7 @@ from rest_framework.request import Request
 
 from drf_toctou.audit import reason_of, reject
 from drf_toctou.authentication import BearerRevalidatingAuthentication
-from drf_toctou.exceptions import NotFound
+from drf_toctou.exceptions import NotFound, TokenAuthRequired
 from drf_toctou.settings import toctou_settings
 from drf_toctou.state import check_token, take_recheck
 
@@ -44,10 +44,7 @@ def is_owner(obj: Any, field: str, user_id: str) -> bool:
 class TokenOwnershipPermission(BasePermission):
     message: Any = {"detail": _("You do not own this object."), "code": "not_owner"}
     code = "not_owner"
-    token_required = {
-        "detail": _("This resource requires a bearer token checked by drf-toctou."),
-        "code": "token_auth_required",
-    }
+    token_required = {"detail": TokenAuthRequired.default_detail, "code": TokenAuthRequired.default_code}
 
     def has_permission(self, request: Request, view: Any) -> bool:
         authenticator = getattr(request, "successful_authenticator", None)

@@ -11,6 +11,7 @@ from unittest import mock
 import boto3
 import pytest
 from botocore.client import BaseClient
+from rest_framework.test import APIClient
 
 from drf_toctou.permissions import TokenOwnershipPermission
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
@@ -206,3 +207,19 @@ def test_the_fenced_write_is_one_transaction_with_the_token_checks(table, users,
     kinds = [next(iter(entry)) for entry in writes[0]["TransactItems"]]
     assert kinds == ["Update", "ConditionCheck", "ConditionCheck"]
     assert get_store().table_name in {entry["ConditionCheck"]["TableName"] for entry in writes[0]["TransactItems"][1:]}
+
+
+@pytest.mark.parametrize("method, path", [("get", "/open/documents/"), ("get", "/open/documents/d1/"),
+                                          ("post", "/open/documents/"), ("patch", "/open/documents/d1/"),
+                                          ("delete", "/open/documents/d1/")])
+@pytest.mark.parametrize("caller", ["nobody", "another authentication class"])
+def test_the_mixin_acts_only_for_a_checked_token(method, path, caller, table, users, doc):
+    client = APIClient()
+    if caller != "nobody":
+        client.force_authenticate(users[0])
+    response = getattr(client, method)(path, {"title": "x"}, format="json")
+    if caller == "nobody":
+        assert_refusal(response, 401, "not_authenticated")
+    else:
+        assert_refusal(response, 403, "token_auth_required")
+    assert stored(table)["title"] == doc["title"]

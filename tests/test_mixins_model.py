@@ -9,6 +9,7 @@ from unittest import mock
 
 import pytest
 from django.db import connection
+from rest_framework.test import APIClient
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from drf_toctou.authentication import BearerRevalidatingAuthentication
@@ -204,3 +205,22 @@ def test_a_refusal_of_the_token_wins_over_a_missing_object(store, users):
         response = bearer(access_for(users[0])).get("/v/notes/987654/")
     assert_refusal(response, 401, "token_revoked")
     assert_refusal(bearer(access_for(users[0])).get("/v/notes/987654/"), 404, "not_found")
+
+
+@pytest.mark.parametrize("method, path", [("get", "/open/notes/"), ("get", "/open/notes/{pk}/"),
+                                          ("post", "/open/notes/"), ("patch", "/open/notes/{pk}/"),
+                                          ("delete", "/open/notes/{pk}/")])
+def test_without_a_token_the_mixin_answers_401_not_a_500(method, path, store, users, note):
+    response = getattr(APIClient(), method)(path.format(pk=note.pk), {"title": "x"}, format="json")
+    assert_refusal(response, 401, "not_authenticated")
+    assert Note.objects.get(pk=note.pk).title == "alice's"
+
+
+@pytest.mark.parametrize("method, path", [("get", "/open/notes/"), ("get", "/open/notes/{pk}/"),
+                                          ("post", "/open/notes/"), ("patch", "/open/notes/{pk}/")])
+def test_another_authentication_class_is_refused_by_the_mixin(method, path, store, users, note):
+    client = APIClient()
+    client.force_authenticate(users[0])  # another authentication class: request.user set, no checked token
+    response = getattr(client, method)(path.format(pk=note.pk), {"title": "x"}, format="json")
+    assert_refusal(response, 403, "token_auth_required")
+    assert Note.objects.get(pk=note.pk).title == "alice's"

@@ -7,8 +7,10 @@ router = SimpleRouter()
 router.register("v/notes", views.NoteViewSet, basename="vnote")
 router.register("u/notes", views.UnversionedNoteViewSet, basename="unote")
 router.register("a/notes", views.AuthenticatedNoteViewSet, basename="anote")
+router.register("open/notes", views.OpenNoteViewSet, basename="onote")
 router.register("documents", views.DocumentViewSet, basename="document")
 router.register("u/documents", views.UnversionedDocumentViewSet, basename="udocument")
+router.register("open/documents", views.OpenDocumentViewSet, basename="odocument")
 
 urlpatterns = [
     path("auth/", include("drf_toctou.urls")),

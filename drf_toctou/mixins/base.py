@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 from rest_framework.exceptions import APIException
 
 from drf_toctou.audit import reason_of, reject
-from drf_toctou.exceptions import NotFound, NotOwner, PreconditionFailed, WriteConflict
+from drf_toctou.authentication import BearerRevalidatingAuthentication
+from drf_toctou.exceptions import (
+    NotAuthenticated,
+    NotFound,
+    NotOwner,
+    PreconditionFailed,
+    TokenAuthRequired,
+    WriteConflict,
+)
 from drf_toctou.mixins.etag import ANY, make_etag, parse_tags
 from drf_toctou.permissions import is_owner, owner_field_of
 from drf_toctou.settings import toctou_settings
@@ -62,12 +70,22 @@ class ConditionalMixinBase(ViewBase):
         return owner_field_of(self)
 
     def token_identity(self) -> TokenIdentity:
-        """The caller, from the token's own claims — never ``request.user``."""
+        """The caller, from the token's own claims — never ``request.user``.
+        401 without credentials, 403 ``token_auth_required`` when another
+        authentication class let the caller in (views open by their
+        permissions): the mixins act only for a checked token."""
+        authenticator = getattr(self.request, "successful_authenticator", None)
+        if authenticator is None:
+            raise NotAuthenticated()
+        if not isinstance(authenticator, BearerRevalidatingAuthentication):
+            raise TokenAuthRequired()
         return token_identity(self.request.auth)
 
     def recheck_token(self, pending: PendingCheck | None = None) -> TokenIdentity:
         """Ask the store again, now (the shared decision of ``drf_toctou.state``),
         or read the answer of a check already sent."""
+        if pending is None:
+            self.token_identity()  # a checked token, or a coded refusal
         try:
             return pending.result() if pending is not None else check_token(self.request.auth)
         except APIException as e:
@@ -80,9 +98,7 @@ class ConditionalMixinBase(ViewBase):
         travel at once. ``TokenOwnershipPermission`` takes its answer during
         DRF's object permissions; if no permission did, it is decided here,
         after the read — a refusal of the token wins over a 404."""
-        if self.request.auth is None:
-            yield
-            return
+        self.token_identity()  # a checked token, or a coded refusal
         send_recheck(self.request)
         try:
             yield

@@ -2,11 +2,13 @@
 owner check on request.user) that serve as negative controls."""
 
 from rest_framework import generics, serializers
-from rest_framework.permissions import BasePermission, IsAdminUser, IsAuthenticated
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from drf_toctou.authentication import BearerRevalidatingAuthentication
 from drf_toctou.permissions import TokenOwnershipPermission
 from tests.testapp.models import Note
 
@@ -66,6 +68,14 @@ class UnversionedNoteViewSet(NoteViewSet):
     version_field = None
 
 
+class OpenNoteViewSet(NoteViewSet):
+    """A misconfiguration the mixin must answer with a coded refusal, not a 500:
+    anyone may call, any authentication class may have let the caller in."""
+
+    authentication_classes = [BearerRevalidatingAuthentication, SessionAuthentication]
+    permission_classes = [AllowAny]
+
+
 class AuthenticatedNoteViewSet(NoteViewSet):
     """No TokenOwnershipPermission: the mixin decides its recheck itself."""
 
@@ -91,6 +101,11 @@ class DocumentViewSet(ConditionalDynamoMixin, viewsets.ViewSet):
 
     def get_serializer(self, *args, **kwargs):
         return self.serializer_class(*args, **kwargs)
+
+
+class OpenDocumentViewSet(DocumentViewSet):
+    authentication_classes = [BearerRevalidatingAuthentication, SessionAuthentication]
+    permission_classes = [AllowAny]
 
 
 class UnversionedDocumentViewSet(DocumentViewSet):
