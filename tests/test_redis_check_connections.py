@@ -44,6 +44,23 @@ def test_the_reply_is_read_when_asked_for(store):
     assert good() == GOOD
 
 
+def test_negative_control_a_connection_shared_before_its_reply_is_read_swaps_answers(store, monkeypatch):
+    """The race the ownership rule closes: give the connection back as soon as
+    the MGET is written (as a pool would on a plain command) and the nested
+    check writes on it too — the first reply read answers the wrong check."""
+    take = RedisStore._take_connection
+
+    def shared_at_once(self, pool):
+        connection, reused = take(self, pool)
+        self._idle.append(connection)
+        return connection, reused
+
+    monkeypatch.setattr(RedisStore, "_take_connection", shared_at_once)
+    good, bad = store.start_check("good", JTI), store.start_check("bad", JTI)
+    assert bad() == GOOD  # "good"'s reply, read by the check of "bad": a revoked token would pass
+    assert good() == REVOKED
+
+
 def test_an_unread_reply_is_never_given_to_the_next_check(store):
     store.start_check("bad", JTI)  # sent, never read: its connection stays out of use
     for _ in range(3):

@@ -26,7 +26,6 @@ from drf_toctou.settings import toctou_settings
 from drf_toctou.state import (
     PendingCheck,
     TokenIdentity,
-    check_token,
     refuse,
     send_recheck,
     take_recheck,
@@ -81,31 +80,32 @@ class ConditionalMixinBase(ViewBase):
             raise TokenAuthRequired()
         return token_identity(self.request.auth)
 
-    def recheck_token(self, pending: PendingCheck | None = None) -> TokenIdentity:
-        """Ask the store again, now (the shared decision of ``drf_toctou.state``),
-        or read the answer of a check already sent."""
-        if pending is None:
-            self.token_identity()  # a checked token, or a coded refusal
+    def recheck_token(self) -> TokenIdentity:
+        """Ask the store again, now (the shared decision of ``drf_toctou.state``)."""
+        self.token_identity()  # a checked token, or a coded refusal
+        return self._decide(PendingCheck(self.request.auth))
+
+    def _decide(self, pending: PendingCheck) -> TokenIdentity:
         try:
-            return pending.result() if pending is not None else check_token(self.request.auth)
+            return pending.result()
         except APIException as e:
             reject(self.request, reason_of(e), self.request.auth)
             raise
 
     @contextmanager
-    def recheck_with_read(self) -> Iterator[None]:
+    def recheck_with_read(self) -> Iterator[TokenIdentity]:
         """Send the point-of-use recheck before the object's read, so both
-        travel at once. ``TokenOwnershipPermission`` takes its answer during
-        DRF's object permissions; if no permission did, it is decided here,
-        after the read — a refusal of the token wins over a 404."""
-        self.token_identity()  # a checked token, or a coded refusal
+        travel at once; the body gets the caller's identity. ``TokenOwnershipPermission``
+        takes the answer during DRF's object permissions; if no permission did,
+        it is decided here, after the read — a refusal of the token wins over a 404."""
+        identity = self.token_identity()  # a checked token, or a coded refusal
         send_recheck(self.request)
         try:
-            yield
+            yield identity
         finally:
             pending = take_recheck(self.request)
             if pending is not None:
-                self.recheck_token(pending)
+                self._decide(pending)
 
     def ensure_owner(self, content: Any, identity: TokenIdentity) -> None:
         if not is_owner(content, self.get_owner_field(), identity.user_id):

@@ -181,12 +181,12 @@ class ConditionalDynamoMixin(ConditionalMixinBase):
     def get_object(self) -> dict[str, Any]:
         """Consistent read, DRF's object permissions (the recheck at use), and
         the mixin's own ownership check."""
-        with self.recheck_with_read():
+        with self.recheck_with_read() as identity:
             item = self._data_call(self.get_table().get, {self.key_field: self.get_item_key()})
             if item is None:
                 raise NotFound()
             self.check_object_permissions(self.request, item)
-        self.ensure_owner(item, self.token_identity())
+        self.ensure_owner(item, identity)
         return item
 
     def retrieve(self, request: Any, *args: Any, **kwargs: Any) -> Response:

@@ -58,12 +58,12 @@ class ConditionalModelMixin(
     def get_object(self) -> Any:
         """DRF's lookup and object permissions, a coded 404, the ownership
         check of the mixin itself, and a snapshot for the write conditions."""
-        with self.recheck_with_read():
+        with self.recheck_with_read() as identity:
             try:
                 instance = super().get_object()
             except Http404 as e:
                 raise NotFound() from e
-        self.ensure_owner(instance, self.token_identity())
+        self.ensure_owner(instance, identity)
         self._snapshot = field_values(instance)
         return instance
 

@@ -21,11 +21,10 @@ reply read when the caller asks for it, so authentication's user query (and a
 conditional mixin's object read) runs while Redis answers. Checks use
 connections of their own, built with the client's pool settings and kept for
 reuse (as many as checks ever in flight at once): taking one is a list pop, not
-the pool's lock and readiness probe (three system calls, ~30 µs of a ~130 µs
-round trip here). A check owns its connection from the write to the read, so a
-reply can only be read by the check that asked; a connection that failed is
-closed and dropped; an idle one that Redis closed (a restart) is replaced once,
-at once; a timeout is never retried.
+the pool's lock and readiness probe (three system calls). A check owns its
+connection from the write to the read, so a reply can only be read by the check
+that asked; a connection that failed is closed and dropped; an idle one that
+Redis closed (a restart) is replaced once, at once; a timeout is never retried.
 """
 
 from __future__ import annotations
@@ -56,9 +55,7 @@ def _send_mget(connection: Any, keys: tuple[str, bytes], retry: bool) -> None:
     except redis.ConnectionError:
         if not retry:
             raise
-        # An idle connection Redis closed (a restart): once more on a new one.
-        connection.disconnect()
-        connection.send_command("MGET", *keys)
+        _resend(connection, keys)
 
 
 def _read_mget(connection: Any, keys: tuple[str, bytes], retry: bool) -> Any:
@@ -67,12 +64,16 @@ def _read_mget(connection: Any, keys: tuple[str, bytes], retry: bool) -> Any:
     except redis.ConnectionError:
         if not retry:
             raise
-        # Closed by Redis before our command reached it (a restart): MGET
-        # only reads, so it is sent once more on a new connection. A timeout
-        # is never retried.
-        connection.disconnect()
-        connection.send_command("MGET", *keys)
+        _resend(connection, keys)
         return connection.read_response()
+
+
+def _resend(connection: Any, keys: tuple[str, bytes]) -> None:
+    """An idle connection Redis closed (a restart): the MGET once more, on a new
+    connection. MGET only reads, so sending it twice is harmless; a timeout is
+    never retried (it is not a ConnectionError)."""
+    connection.disconnect()
+    connection.send_command("MGET", *keys)
 
 
 def _failed(connection: Any, error: BaseException) -> BaseException:
@@ -178,7 +179,6 @@ class RedisStore(BaseStore):
             raise StoreError(f"redis store: {e}") from e
         state = _state(*reply)
         return lambda: state
-
 
     def revoke(self, user_id: str, jti: str, expires_at: int) -> None:
         try:
