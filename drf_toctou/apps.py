@@ -9,14 +9,16 @@ class DrfToctouConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
-        from django.db.models.signals import post_save, pre_save
+        from django.db.models.signals import post_init, pre_delete, pre_save
 
-        from drf_toctou import checks, signals
+        from drf_toctou import checks, credentials, url_checks
 
         user_model = get_user_model()
-        pre_save.connect(signals.note_deactivation, sender=user_model, dispatch_uid="drf_toctou.deactivation")
-        post_save.connect(signals.revoke_after_save, sender=user_model, dispatch_uid="drf_toctou.revoke")
+        post_init.connect(credentials.remember_loaded, sender=user_model, dispatch_uid="drf_toctou.loaded")
+        pre_save.connect(credentials.revoke_before_save, sender=user_model, dispatch_uid="drf_toctou.revoke")
+        pre_delete.connect(credentials.revoke_before_delete, sender=user_model, dispatch_uid="drf_toctou.delete")
         checks.register()
+        url_checks.register()
         try:
             import drf_spectacular  # noqa: F401
         except ImportError:

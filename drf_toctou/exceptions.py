@@ -1,16 +1,25 @@
 """Exceptions: internal ones (store faults, failed write conditions) and the
 HTTP-facing ones, whose body is always ``{"detail": ..., "code": ...}``.
 
-Internal exceptions are converted to HTTP ones at one boundary:
-``drf_toctou.state`` for store faults, the mixins for write conditions.
+The HTTP-facing ones are DRF's and simplejwt's own classes with simplejwt's
+``DetailDictMixin``: a refused token is an ``InvalidToken`` (401, with
+``WWW-Authenticate``), a hidden object a DRF ``NotFound``, and so on. Code
+raises the class that says what happened; nobody passes codes as strings.
+Internal exceptions become HTTP ones at one boundary: ``drf_toctou.state`` for
+store faults, the mixins for write conditions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, status
+from rest_framework_simplejwt.exceptions import DetailDictMixin, InvalidToken
+
+# Lazy messages, typed loosely: simplejwt annotates default_detail as str.
+_: Callable[[str], Any] = gettext_lazy
 
 # --- internal ---------------------------------------------------------------
 
@@ -20,99 +29,126 @@ class StoreError(Exception):
 
 
 class ConditionFailed(Exception):
-    """A conditional write was refused; ``reason`` says which condition failed.
+    """A conditional write was refused; ``refusal`` is the HTTP exception class
+    that says why (``NotFound``, ``NotOwner``, ``TokenRevoked``, ...)."""
 
-    Reasons: ``"not_found"``, ``"not_owner"``, ``"precondition_failed"``,
-    ``"token_revoked"``, ``"token_version_stale"``, ``"write_conflict"``.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, refusal: type[Exception]) -> None:
+        super().__init__(getattr(refusal, "default_code", refusal.__name__))
+        self.refusal = refusal
 
 
-# --- HTTP-facing ------------------------------------------------------------
+# --- 401: the token is no longer good ----------------------------------------
 
 
-class ToctouAPIException(exceptions.APIException):
-    """An APIException whose detail is a dict, so DRF's default exception
-    handler renders ``{"detail": ..., "code": ...}`` without any setup."""
-
-    def __init__(self, detail: Any = None, code: str | None = None) -> None:
-        code = code or self.default_code
-        super().__init__({"detail": detail or self.default_detail, "code": code}, code)
+class TokenRefused(InvalidToken):
+    """A token whose signature and claims are fine, refused by its state."""
 
 
-class TokenRevoked(ToctouAPIException):
-    status_code = status.HTTP_401_UNAUTHORIZED
+class TokenRevoked(TokenRefused):
     default_detail = _("Token has been revoked.")
     default_code = "token_revoked"
 
 
-class TokenVersionStale(ToctouAPIException):
-    status_code = status.HTTP_401_UNAUTHORIZED
+class TokenVersionStale(TokenRefused):
     default_detail = _("Token was issued before its user's tokens were revoked.")
     default_code = "token_version_stale"
 
 
-class TokenStateUnavailable(ToctouAPIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = _("Token state could not be verified; try again.")
-    default_code = "token_state_unavailable"
+class SessionRevoked(TokenRefused):
+    default_detail = _("The session of this token has ended.")
+    default_code = "session_revoked"
 
 
-class NotFound(ToctouAPIException):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_detail = _("Not found.")
-    default_code = "not_found"
+class TokenReused(TokenRefused):
+    default_detail = _("This refresh token was already used; its session has ended.")
+    default_code = "token_reused"
 
 
-class NotOwner(ToctouAPIException):
-    status_code = status.HTTP_403_FORBIDDEN
-    default_detail = _("You do not own this object.")
-    default_code = "not_owner"
-
-
-class NotAuthenticated(ToctouAPIException, exceptions.NotAuthenticated):
+class NotAuthenticated(DetailDictMixin, exceptions.NotAuthenticated):
     """No credentials on a conditional-mixin view (one open to anyone by its
     permissions): 401 with DRF's ``WWW-Authenticate`` handling."""
 
-    status_code = status.HTTP_401_UNAUTHORIZED
     default_detail = _("Authentication credentials were not provided.")
     default_code = "not_authenticated"
 
 
-class TokenAuthRequired(ToctouAPIException):
+# --- 403 / 404: not the caller's --------------------------------------------
+
+
+class NotFound(DetailDictMixin, exceptions.NotFound):
+    default_detail = _("Not found.")
+    default_code = "not_found"
+
+
+class NotOwner(DetailDictMixin, exceptions.PermissionDenied):
+    default_detail = _("You do not own this object.")
+    default_code = "not_owner"
+
+
+class TokenAuthRequired(DetailDictMixin, exceptions.PermissionDenied):
     """The caller was let in by an authentication class other than
     ``BearerRevalidatingAuthentication``: there is no checked token to act for."""
 
-    status_code = status.HTTP_403_FORBIDDEN
     default_detail = _("This resource requires a bearer token checked by drf-toctou.")
     default_code = "token_auth_required"
 
 
-class PreconditionFailed(ToctouAPIException):
+class TooManySessions(DetailDictMixin, exceptions.PermissionDenied):
+    default_detail = _("Too many sessions: end one before logging in again.")
+    default_code = "too_many_sessions"
+
+
+# --- 409 / 412: the write lost ----------------------------------------------
+
+
+class PreconditionFailed(DetailDictMixin, exceptions.APIException):
     status_code = status.HTTP_412_PRECONDITION_FAILED
     default_detail = _("The object changed since you read it (If-Match failed).")
     default_code = "precondition_failed"
 
 
-class WriteConflict(ToctouAPIException):
+class KeyExistsPrecondition(PreconditionFailed):
+    default_detail = _("An object with this key already exists (If-None-Match: *).")
+
+
+class WriteConflict(DetailDictMixin, exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = _("The write lost a race with another change; retry.")
+    default_detail = _("The write lost a race with another change; read the object again.")
     default_code = "write_conflict"
 
 
-TOKEN_STATE_EXCEPTIONS = {
-    "token_revoked": TokenRevoked,
-    "token_version_stale": TokenVersionStale,
-}
+class KeyExists(WriteConflict):
+    default_detail = _("An object with this key already exists.")
 
 
-class BadRequest(ToctouAPIException):
+# --- 400 / 503 --------------------------------------------------------------
+
+
+class BadRequest(DetailDictMixin, exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = _("Malformed request body.")
     default_code = "invalid_body"
+
+
+class TokenStateUnavailable(DetailDictMixin, exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("Token state could not be verified; try again.")
+    default_code = "token_state_unavailable"
+
+
+class DataStoreUnavailable(DetailDictMixin, exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The data store could not answer; try again.")
+    default_code = "data_unavailable"
+
+
+def refusal_code(error: Exception) -> str:
+    """The stable code of a refusal: our exceptions and simplejwt's carry it in
+    their detail dict; DRF's own exceptions in ``default_code``."""
+    detail = getattr(error, "detail", None)
+    if isinstance(detail, dict) and "code" in detail:
+        return str(detail["code"])
+    return str(getattr(error, "default_code", "error"))
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
@@ -128,7 +164,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     return response
 
 
-class DataStoreUnavailable(ToctouAPIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = _("The data store could not answer; try again.")
-    default_code = "data_unavailable"
+class InvalidBody(BadRequest):
+    """A serializer's field errors in the error contract's shape:
+    ``{"detail": ..., "code": "invalid", "errors": {field: [...]}}``."""
+
+    default_detail = _("Invalid input.")
+    default_code = "invalid"
+
+    def __init__(self, errors: Any) -> None:
+        super().__init__({"errors": errors})

@@ -1,5 +1,6 @@
-"""Tables of the ``DatabaseStore``: one row per user (token version), one row
-per revoked token until that token's expiry."""
+"""Tables of the ``DatabaseStore``: one row per user (token version) and per
+version bump, one row per revoked or used token until it can no longer be
+accepted, one row per session (refresh family)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ class TokenVersion(models.Model):
     """The user's current token version; tokens whose ``ver`` is older are dead.
 
     This row is also the fence: fenced writes lock it shared, revocations and
-    version bumps lock it exclusively.
+    version bumps lock it exclusively. It is never deleted with its user, so a
+    re-created id never starts again at 0.
     """
 
     user_id = models.CharField(_("user id"), max_length=255, primary_key=True)
@@ -26,13 +28,33 @@ class TokenVersion(models.Model):
         return f"user {self.user_id}: version {self.version}"
 
 
+class VersionBump(models.Model):
+    """When a user's version reached ``version`` (for forensics)."""
+
+    user_id = models.CharField(_("user id"), max_length=255)
+    version = models.BigIntegerField(_("version"))
+    bumped_at = models.DateTimeField(_("bumped at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("version bump")
+        verbose_name_plural = _("version bumps")
+        constraints = [models.UniqueConstraint(fields=["user_id", "version"], name="drf_toctou_one_bump_per_version")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}: version {self.version}"
+
+
 class RevokedToken(models.Model):
-    """A revoked ``jti``; meaningless (and purgeable) once ``expires_at`` passed."""
+    """A revoked (``kind`` "r") or rotated-out refresh (``kind`` "c") ``jti``;
+    kept until ``expires_at`` — the token's exp plus leeway and grace — then purgeable."""
+
+    KINDS = [("r", _("revoked")), ("c", _("used by a refresh rotation"))]
 
     jti = models.CharField(_("jti"), max_length=255, primary_key=True)
     user_id = models.CharField(_("user id"), max_length=255, db_index=True)
-    expires_at = models.BigIntegerField(_("expires at (epoch seconds)"), db_index=True)
+    expires_at = models.BigIntegerField(_("kept until (epoch seconds)"), db_index=True)
     revoked_at = models.DateTimeField(_("revoked at"), auto_now_add=True)
+    kind = models.CharField(_("kind"), max_length=1, choices=KINDS, default="r")
 
     class Meta:
         verbose_name = _("revoked token")
@@ -40,3 +62,25 @@ class RevokedToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.jti} (user {self.user_id})"
+
+
+class Session(models.Model):
+    """A session (refresh family): its registry entry and, once ended, its
+    revocation — kept until ``expires_at``, when its newest refresh token dies."""
+
+    session_id = models.CharField(_("session id"), max_length=64, primary_key=True)
+    user_id = models.CharField(_("user id"), max_length=255, db_index=True)
+    created_at = models.DateTimeField(_("created at"))
+    refreshed_at = models.DateTimeField(_("last refreshed at"))
+    expires_at = models.BigIntegerField(_("kept until (epoch seconds)"), db_index=True)
+    client = models.CharField(_("client"), max_length=200, blank=True, default="")
+    ip = models.CharField(_("IP address"), max_length=64, blank=True, default="")
+    revoked_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    version = models.BigIntegerField(_("user's version at login"), default=0)
+
+    class Meta:
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
+
+    def __str__(self) -> str:
+        return f"session {self.session_id} (user {self.user_id})"

@@ -4,38 +4,61 @@ Both return only once the store acknowledged the change; from then on the very
 next request with a revoked token is refused, and so is every fenced write that
 has not committed yet. A store fault raises ``TokenStateUnavailable`` (503):
 a revocation never fails silently.
+
+A revocation is kept until the token's ``exp`` plus simplejwt's ``LEEWAY``
+plus ``REVOCATION_GRACE`` (clock skew): as long as any validator could still
+accept the token.
 """
 
 from __future__ import annotations
 
+import math
+import uuid
 from typing import Any
 
 from rest_framework_simplejwt.tokens import Token, UntypedToken
 
+from drf_toctou.settings import leeway_seconds, toctou_settings
 from drf_toctou.state import call_store, token_identity
 from drf_toctou.stores import get_store
 from drf_toctou.tokens import user_id_of
 
 
+def keep_until(expires_at: float) -> int:
+    """Until when a revocation of a token expiring at ``expires_at`` is kept."""
+    return int(math.ceil(expires_at + leeway_seconds())) + int(toctou_settings.REVOCATION_GRACE)
+
+
+def token_expiry(token: Token) -> int:
+    """The token's ``exp``; an unsaved token without one lives for its lifetime."""
+    expires_at = token.payload.get("exp")
+    if type(expires_at) is int:
+        return expires_at
+    lifetime = token.lifetime.total_seconds() if token.lifetime else 0
+    return int(token.current_time.timestamp() + lifetime)
+
+
 def revoke_token(token: Token | str | bytes) -> None:
     """Revoke ``token`` (a simplejwt ``Token`` or an encoded string, whose
-    signature is verified) until its ``exp``. Idempotent.
+    signature is verified). Idempotent.
 
     Raises simplejwt's ``TokenError`` for an encoded token that is invalid or
-    already expired, and ``InvalidToken`` for malformed claims.
+    already expired (beyond ``LEEWAY``), and ``InvalidToken`` for malformed claims.
     """
     if not isinstance(token, Token):
         token = UntypedToken(token)  # type: ignore[arg-type]  # simplejwt annotates the encoded token as a Token
     identity = token_identity(token)
-    expires_at = token.payload.get("exp")
-    if type(expires_at) is not int:  # an unsaved Token without exp: it lives for its lifetime
-        lifetime = token.lifetime.total_seconds() if token.lifetime else 0
-        expires_at = int(token.current_time.timestamp() + lifetime)
-    call_store(get_store().revoke, identity.user_id, identity.jti, expires_at)
+    call_store(get_store().revoke, identity.user_id, identity.jti, keep_until(token_expiry(token)))
+
+
+def user_key(user: Any) -> str:
+    """A user object, or its id (``USER_ID_FIELD``'s value), as the store's key."""
+    if isinstance(user, (int, str, uuid.UUID)) and not isinstance(user, bool):
+        return str(user)
+    return user_id_of(user)
 
 
 def revoke_user_tokens(user: Any) -> int:
     """Bump the version of ``user`` (a user object or its id): every token
     issued before is dead. Return the new version."""
-    user_id = str(user) if isinstance(user, (int, str)) else user_id_of(user)
-    return call_store(get_store().bump_version, user_id)
+    return call_store(get_store().bump_version, user_key(user))

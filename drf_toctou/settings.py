@@ -4,12 +4,18 @@ Usage::
 
     from drf_toctou.settings import toctou_settings
     toctou_settings.STORE_TIMEOUT
+
+A key this module does not know is an error (``ImproperlyConfigured`` naming
+the closest valid key), never silently ignored: a typo in a security setting
+must not fall back to a default.
 """
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -22,22 +28,46 @@ DEFAULTS: dict[str, Any] = {
     "STORE": "drf_toctou.stores.database.DatabaseStore",
     "STORE_OPTIONS": {},
     "VERSION_CLAIM": "ver",
+    # The claim naming a token's session (its refresh family), stamped at login.
+    "SESSION_CLAIM": "sid",
     "ON_STORE_ERROR": "deny",
     "STORE_TIMEOUT": 0.25,
     "OWNER_FIELD": "owner_id",
     "HIDE_FORBIDDEN_AS_NOT_FOUND": True,
     "REVOKE_ON_PASSWORD_CHANGE": True,
     "REVOKE_ON_DEACTIVATE": True,
+    "REVOKE_ON_DELETE": True,
+    # Seconds a revocation outlives exp + SIMPLE_JWT["LEEWAY"]: clock skew between
+    # the servers that validate tokens and the store that forgets revocations.
+    "REVOCATION_GRACE": 60,
     # Raw tokens longer than this are refused before any decoding.
     "MAX_TOKEN_BYTES": 8192,
     # How ConditionalDynamoMixin.get_table() reaches the data tables:
     # {"region_name": ..., "endpoint_url": ...}; empty means "as the store".
     "DYNAMODB_DATA_OPTIONS": {},
+    # Sessions (refresh families): None for no limit; beyond it, "end_oldest" or "refuse".
+    "MAX_SESSIONS_PER_USER": None,
+    "ON_MAX_SESSIONS": "end_oldest",
+    # What the session registry keeps of the client's address: "full", "hash" or "none".
+    "SESSION_CLIENT_IP": "full",
+    # A store failing for the same cause is logged at ERROR once per this many seconds.
+    "STORE_ERROR_LOG_INTERVAL": 60,
 }
 
 IMPORT_STRINGS = ("STORE",)
 
 ON_STORE_ERROR_CHOICES = ("deny", "allow")
+ON_MAX_SESSIONS_CHOICES = ("end_oldest", "refuse")
+SESSION_CLIENT_IP_CHOICES = ("full", "hash", "none")
+
+
+def unknown_keys(given: Any, known: Any) -> list[str]:
+    """One message per key of ``given`` not in ``known``, naming the closest known key."""
+    messages = []
+    for key in sorted(set(given) - set(known), key=str):
+        close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.6)
+        messages.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return messages
 
 
 class TocTouSettings:
@@ -52,6 +82,9 @@ class TocTouSettings:
         value = getattr(settings, SETTING_NAME, None) or {}
         if not isinstance(value, dict):
             raise ImproperlyConfigured(f"{SETTING_NAME} must be a dict.")
+        unknown = unknown_keys(value, self.defaults)
+        if unknown:
+            raise ImproperlyConfigured(f"Unknown {SETTING_NAME} key(s): {', '.join(unknown)}.")
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -96,3 +129,20 @@ def jwt_settings() -> Any:
     """simplejwt's ``api_settings`` as of now: simplejwt rebinds the module
     global on ``setting_changed``, so a reference taken at import goes stale."""
     return simplejwt_settings.api_settings
+
+
+def leeway_seconds() -> float:
+    """simplejwt's ``LEEWAY`` (a number or a timedelta) in seconds."""
+    leeway = jwt_settings().LEEWAY or 0
+    return float(leeway.total_seconds() if hasattr(leeway, "total_seconds") else leeway)
+
+
+def require_installed() -> None:
+    """Without ``drf_toctou`` in ``INSTALLED_APPS`` no system check runs, the
+    commands are missing and credential changes stop revoking tokens: refuse
+    to work at all rather than half."""
+    if not apps.is_installed("drf_toctou"):
+        raise ImproperlyConfigured(
+            "drf_toctou is not in INSTALLED_APPS: add 'drf_toctou' to INSTALLED_APPS. Without it, "
+            "password changes, deactivations and deletions do not revoke tokens."
+        )

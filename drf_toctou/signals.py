@@ -1,41 +1,22 @@
-"""Bump a user's version when their password changes or they are deactivated.
+"""The signals drf-toctou sends (receivers of Django's own signals are wired in
+``apps.py``)::
 
-Only ``Model.save()`` sends these signals: ``QuerySet.update()`` and raw SQL
-bypass them, so bulk paths must call ``revoke_user_tokens`` themselves.
-A store fault makes the save fail (503) rather than leave old tokens alive.
+    from django.dispatch import receiver
+    from drf_toctou.signals import token_rejected
+
+    @receiver(token_rejected)
+    def record(sender, request, reason, user_id, **kwargs): ...
 """
 
-from __future__ import annotations
+from django.dispatch import Signal
 
-from typing import Any
+#: A refusal: sent with ``request``, ``reason`` (its stable code) and
+#: ``user_id`` (the token's, as str, or None).
+token_rejected = Signal()
 
-from drf_toctou.revocation import revoke_user_tokens
-from drf_toctou.settings import toctou_settings
+#: A session (refresh family) ended: sent with ``user_id``, ``session_id`` and
+#: ``reason`` ("logout", "ended_by_user", "reuse_detected", "limit", ...).
+session_ended = Signal()
 
-FLAG = "_drf_toctou_revoke"
-
-
-def _touches(update_fields: Any, field: str) -> bool:
-    return update_fields is None or field in update_fields
-
-
-def note_deactivation(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
-    """pre_save: remember whether this save turns an active user inactive."""
-    if not toctou_settings.REVOKE_ON_DEACTIVATE or instance.pk is None:
-        return
-    if getattr(instance, "is_active", True) is False and _touches(update_fields, "is_active"):
-        was_active = sender._default_manager.filter(pk=instance.pk, is_active=True).exists()
-        setattr(instance, FLAG, was_active)
-
-
-def revoke_after_save(sender: Any, instance: Any, created: bool, update_fields: Any = None, **kwargs: Any) -> None:
-    """post_save: bump the version after a deactivation or a password change."""
-    deactivated = getattr(instance, FLAG, False)
-    password_changed = (
-        toctou_settings.REVOKE_ON_PASSWORD_CHANGE
-        and getattr(instance, "_password", None) is not None
-        and _touches(update_fields, "password")
-    )
-    if not created and (deactivated or password_changed):
-        setattr(instance, FLAG, False)
-        revoke_user_tokens(instance)
+#: A DynamoDB Streams finding: sent with ``finding`` (a ``drf_toctou.streams.Finding``).
+stream_finding = Signal()

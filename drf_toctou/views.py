@@ -1,79 +1,28 @@
-"""Token endpoints: obtain a versioned pair, refresh (refusing revoked or stale
-refresh tokens), logout (this access token and, optionally, a refresh token)
-and logout-all (bump the user's version)."""
+"""Token and session endpoints (``drf_toctou.urls``): obtain a versioned pair
+(opening a session), refresh (one winner per rotation), verify, revoke
+(RFC 7009), logout, logout-all, and the caller's sessions."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
-from rest_framework import serializers, status
-from rest_framework.permissions import IsAuthenticated
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
-from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+from rest_framework_simplejwt.exceptions import InvalidToken
 
-from drf_toctou.authentication import MALFORMED, BearerRevalidatingAuthentication
-from drf_toctou.exceptions import BadRequest, NotOwner
+from drf_toctou import serializers
+from drf_toctou.authentication import BearerRevalidatingAuthentication
+from drf_toctou.exceptions import BadRequest, NotFound, NotOwner
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
-from drf_toctou.settings import jwt_settings
-from drf_toctou.state import check_token, token_identity
+from drf_toctou.sessions import end_session, forget_sessions, list_sessions
+from drf_toctou.state import token_identity
 from drf_toctou.tokens import VersionedRefreshToken
-
-
-def parse_refresh_token(raw: Any) -> VersionedRefreshToken:
-    """A verified refresh token that is still good, or 401 (or 503)."""
-    if not isinstance(raw, str) or not raw:
-        raise BadRequest(_("Field 'refresh' must be a non-empty string."))
-    try:
-        token = VersionedRefreshToken(raw)  # type: ignore[arg-type]  # simplejwt annotates it as a Token
-    except TokenError as e:
-        raise InvalidToken(e.args[0]) from e
-    except MALFORMED as e:
-        raise InvalidToken(str(_("Token is malformed."))) from e
-    check_token(token)
-    return token
-
-
-class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
-    token_class = VersionedRefreshToken
-
-
-class TokenRefreshSerializer(serializers.Serializer):
-    """Refresh like simplejwt, but a revoked or stale refresh token is refused,
-    and with ``ROTATE_REFRESH_TOKENS`` the rotated-out token is revoked."""
-
-    refresh = serializers.CharField()
-    access = serializers.CharField(read_only=True)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
-        refresh = parse_refresh_token(attrs["refresh"])
-        self.check_user(refresh)
-        data = {"access": str(refresh.access_token)}
-        if jwt_settings().ROTATE_REFRESH_TOKENS:
-            revoke_token(refresh)
-            refresh.set_jti()
-            refresh.set_exp()
-            refresh.set_iat()
-            data["refresh"] = str(refresh)
-        return data
-
-    def check_user(self, refresh: VersionedRefreshToken) -> None:
-        user_model, jwt = get_user_model(), jwt_settings()
-        lookup = {jwt.USER_ID_FIELD: refresh[jwt.USER_ID_CLAIM]}
-        try:
-            user = user_model._default_manager.get(**lookup)
-        except user_model.DoesNotExist as e:
-            raise AuthenticationFailed(str(_("User not found")), code="user_not_found") from e
-        except MALFORMED as e:
-            raise InvalidToken(str(_("Token contained no recognizable user identification"))) from e
-        if not jwt.USER_AUTHENTICATION_RULE(user):
-            raise AuthenticationFailed(str(_("No active account found for the given token.")), code="no_active_account")
-
 
 # Every view here declares this scope: enable DRF's ScopedRateThrottle and set
 # DEFAULT_THROTTLE_RATES["drf_toctou_auth"] to rate-limit them.
@@ -81,46 +30,121 @@ THROTTLE_SCOPE = "drf_toctou_auth"
 
 
 class TokenObtainPairView(jwt_views.TokenObtainPairView):
-    serializer_class = TokenObtainPairSerializer
+    serializer_class = serializers.TokenObtainPairSerializer
     throttle_scope = THROTTLE_SCOPE
 
 
 class TokenRefreshView(jwt_views.TokenRefreshView):
-    serializer_class = TokenRefreshSerializer
+    serializer_class = serializers.TokenRefreshSerializer
     throttle_scope = THROTTLE_SCOPE
 
 
-class LogoutView(APIView):
-    """Revoke the access token of this request, and the refresh token in the
-    body (``{"refresh": "..."}``, optional) — which must be the caller's."""
+class TokenVerifyView(jwt_views.TokenVerifyView):
+    serializer_class = serializers.TokenVerifySerializer
+    throttle_scope = THROTTLE_SCOPE
 
+
+def text_field(body: Any, name: str, required: bool = True) -> str | None:
+    if not isinstance(body, dict):
+        raise BadRequest(str(_("The body must be a JSON object.")))
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise BadRequest(str(_("Field '%(name)s' must be a non-empty string.")) % {"name": name})
+    return value
+
+
+class TokenRevokeView(APIView):
+    """RFC 7009: revoke the token in ``{"token": ...}`` — a refresh token ends
+    its session. Needs no access token (one that expired can't revoke its own
+    refresh token otherwise); an unknown, invalid, expired or already revoked
+    token answers 200. With an access token, another user's token is 403."""
+
+    authentication_classes = [BearerRevalidatingAuthentication]
+    permission_classes = [AllowAny]
+    throttle_scope = THROTTLE_SCOPE
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raw = text_field(request.data, "token")
+        try:
+            token = serializers.parse_token(raw)
+            identity = token_identity(token)
+        except InvalidToken:
+            return Response(status=status.HTTP_200_OK)
+        if request.auth is not None and token_identity(request.auth).user_id != identity.user_id:
+            raise NotOwner(str(_("This token belongs to another user.")))
+        serializers.revoke_with_session(token)
+        return Response(status=status.HTTP_200_OK)
+
+
+class AuthenticatedView(APIView):
     authentication_classes = [BearerRevalidatingAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_scope = THROTTLE_SCOPE
 
+
+class LogoutView(AuthenticatedView):
+    """Revoke the access token of this request — first, whatever happens
+    next — then the refresh token in the body (``{"refresh": "..."}``,
+    optional, the caller's), which ends its session."""
+
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        body = request.data
-        if not isinstance(body, dict):
-            raise BadRequest(_("The body must be a JSON object."))
-        refresh = None
-        if body.get("refresh") is not None:
-            refresh = parse_refresh_token(body["refresh"])
-            if token_identity(refresh).user_id != token_identity(request.auth).user_id:
-                raise NotOwner(_("This refresh token belongs to another user."))
         access: Any = request.auth  # a simplejwt token (the stubs say authtoken's)
         revoke_token(access)
-        if refresh is not None:
-            revoke_token(refresh)
+        identity = token_identity(access)
+        raw = text_field(request.data, "refresh", required=False)
+        if raw is not None:
+            refresh = serializers.parse_token(raw, VersionedRefreshToken)
+            if token_identity(refresh).user_id != identity.user_id:
+                raise NotOwner(str(_("This refresh token belongs to another user.")))
+            serializers.revoke_with_session(refresh)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class LogoutAllView(APIView):
-    """Bump the caller's version: every token issued to them so far is dead."""
-
-    authentication_classes = [BearerRevalidatingAuthentication]
-    permission_classes = [IsAuthenticated]
-    throttle_scope = THROTTLE_SCOPE
+class LogoutAllView(AuthenticatedView):
+    """Bump the caller's version: every token issued to them so far is dead,
+    and every session ends."""
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        revoke_user_tokens(token_identity(request.auth).user_id)
+        user_id = token_identity(request.auth).user_id
+        revoke_user_tokens(user_id)
+        forget_sessions(user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def moment(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat()
+
+
+class SessionListView(AuthenticatedView):
+    """The caller's sessions, newest first; ``current`` marks this token's."""
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        identity = token_identity(request.auth)
+        return Response([{
+            "id": s.session_id, "created": moment(s.created_at), "last_refreshed": moment(s.refreshed_at),
+            "client": s.client, "ip": s.ip, "current": s.session_id == identity.session,
+        } for s in list_sessions(identity.user_id)])
+
+
+class SessionDetailView(AuthenticatedView):
+    """End one of the caller's sessions; any other id answers 404."""
+
+    def delete(self, request: Request, session_id: str, *args: Any, **kwargs: Any) -> Response:
+        user_id = token_identity(request.auth).user_id
+        if session_id not in {s.session_id for s in list_sessions(user_id)}:
+            raise NotFound()
+        end_session(user_id, session_id, "ended_by_user")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OtherSessionsView(AuthenticatedView):
+    """End every session of the caller but the current one."""
+
+    def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        identity = token_identity(request.auth)
+        for record in list_sessions(identity.user_id):
+            if record.session_id != identity.session:
+                end_session(identity.user_id, record.session_id, "ended_by_user")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import time
 from contextlib import contextmanager
 from unittest import mock
@@ -90,3 +91,43 @@ def store_round_trips(store, action):
     finally:
         events.unregister("before-call.dynamodb", handler)
     return len(calls), result
+
+
+def check_method(store) -> str:
+    """The store method every token check goes through: the sent-ahead one
+    for stores that split the round trip, else ``check``."""
+    return "send_check" if store.sends_ahead else "check"
+
+
+@contextmanager
+def spying_checks(store, on_check=None):
+    """Record every token check of ``store`` (its jti); ``on_check(jti)`` runs
+    as each check is asked (sent, for stores that send ahead)."""
+    calls: list[str] = []
+    name = check_method(store)
+    original = getattr(type(store), name)
+
+    def spy(self, user_id, jti, session=None):
+        calls.append(jti)
+        if on_check is not None:
+            on_check(jti)
+        return original(self, user_id, jti, session)
+
+    with mock.patch.object(type(store), name, spy):
+        yield calls
+
+
+@contextmanager
+def store_down(store):
+    """Every check and every other operation of ``store`` fails like a dead store."""
+    from drf_toctou.exceptions import StoreError
+
+    def down(*args, **kwargs):
+        raise StoreError("down")
+
+    names = ["check", "send_check", "revoke", "bump_version", "current_version", "consume", "revoke_session",
+             "save_session", "sessions", "forget_session"]
+    with contextlib.ExitStack() as stack:
+        for name in names:
+            stack.enter_context(mock.patch.object(type(store), name, down))
+        yield

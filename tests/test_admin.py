@@ -38,4 +38,4 @@ def test_store_tables_are_registered_with_search_and_expiry_filter(db):
     value = ["yes"] if django.VERSION >= (5, 0) else "yes"  # Django 5 passes lists
     expired = ExpiryFilter(None, {"expired": value}, RevokedToken, model_admin)
     assert [r.jti for r in expired.queryset(None, RevokedToken.objects.all())] == ["old"]
-    assert model_admin.expires(RevokedToken.objects.get(jti="live")).year >= 2026
+    assert model_admin.kept_until(RevokedToken.objects.get(jti="live")).year >= 2026

@@ -6,7 +6,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from drf_toctou.authentication import BearerRevalidatingAuthentication
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
-from tests.helpers import access_for, assert_refusal, bearer, pair_for, store_round_trips
+from tests.helpers import access_for, assert_refusal, bearer, pair_for, store_down, store_round_trips
 
 
 def test_valid_token_authenticates(store, users):
@@ -65,9 +65,10 @@ def test_refresh_token_carries_ver_to_its_access_tokens(store, users):
     assert_refusal(bearer(refresh.access_token).get("/me/"), 401, "token_version_stale")
 
 
-def test_missing_and_inactive_users(store, users):
+def test_missing_and_inactive_users(store, users, settings):
     alice, bob = users
     token = access_for(bob)
+    settings.DRF_TOCTOU = {**settings.DRF_TOCTOU, "REVOKE_ON_DELETE": False}
     bob.delete()
     assert_refusal(bearer(token).get("/me/"), 401, "user_not_found")
     alice_token = access_for(alice)
@@ -83,15 +84,20 @@ def test_one_store_round_trip_per_authentication(store, users):
     assert store_round_trips(store, lambda: backend.check_token_state(validated))[0] == 1
 
 
-def test_the_user_is_read_while_the_store_answers(store, users, monkeypatch):
-    """The check is sent, then ``get_user`` runs, then the answer is read (for
-    the Redis store: the MGET is on the wire while the user's query runs)."""
+def test_the_user_is_read_while_the_store_answers(redis_server, settings, users, monkeypatch):
+    """With a store that sends ahead (Redis), the MGET is on the wire while the
+    user's query runs: sent, user read, answer read."""
+    from drf_toctou.stores import get_store
+    from tests.conftest import use_store
+
+    use_store(settings, "redis", url=redis_server.url)
+    store = get_store()
     alice, _ = users
     events: list[str] = []
-    start_check, get_user = type(store).start_check, BearerRevalidatingAuthentication.get_user
+    send_check, get_user = type(store).send_check, BearerRevalidatingAuthentication.get_user
 
-    def sending(self, user_id, jti):
-        answer = start_check(self, user_id, jti)
+    def sending(self, user_id, jti, session=None):
+        answer = send_check(self, user_id, jti, session)
         events.append("check sent")
         return lambda: events.append("answer read") or answer()
 
@@ -99,7 +105,7 @@ def test_the_user_is_read_while_the_store_answers(store, users, monkeypatch):
         events.append("user read")
         return get_user(self, validated_token)
 
-    monkeypatch.setattr(type(store), "start_check", sending)
+    monkeypatch.setattr(type(store), "send_check", sending)
     monkeypatch.setattr(BearerRevalidatingAuthentication, "get_user", reading_user)
     assert bearer(access_for(alice)).get("/me/").status_code == 200
     assert events == ["check sent", "user read", "answer read"]
@@ -113,15 +119,10 @@ def test_a_refusal_of_the_token_wins_over_the_users_own_refusal(store, users):
     assert_refusal(bearer(token).get("/me/"), 401, "token_revoked")
 
 
-def test_a_store_fault_wins_over_the_users_own_refusal(store, users, monkeypatch):
-    from drf_toctou.exceptions import StoreError
-
+def test_a_store_fault_wins_over_the_users_own_refusal(store, users, settings):
     _, bob = users
     token = access_for(bob)
+    settings.DRF_TOCTOU = {**settings.DRF_TOCTOU, "REVOKE_ON_DELETE": False}
     bob.delete()
-
-    def down(self, user_id, jti):
-        raise StoreError("down")
-
-    monkeypatch.setattr(type(store), "start_check", down)
-    assert_refusal(bearer(token).get("/me/"), 503, "token_state_unavailable")
+    with store_down(store):
+        assert_refusal(bearer(token).get("/me/"), 503, "token_state_unavailable")

@@ -164,12 +164,20 @@ def after_authentication(action, authentication=BearerRevalidatingAuthentication
         yield
 
 
-def test_the_recheck_is_sent_before_the_objects_read_and_read_after_it(store, users, note, monkeypatch):
-    events: list[str] = []
-    start_check = type(store).start_check
+def test_the_recheck_is_sent_before_the_objects_read_and_read_after_it(redis_server, settings, users, note,
+                                                                       monkeypatch):
+    """With a store that sends ahead (Redis), the recheck travels while the
+    object's row is read."""
+    from drf_toctou.stores import get_store
+    from tests.conftest import use_store
 
-    def sending(self, user_id, jti):
-        answer = start_check(self, user_id, jti)
+    use_store(settings, "redis", url=redis_server.url)
+    store = get_store()
+    events: list[str] = []
+    send_check = type(store).send_check
+
+    def sending(self, user_id, jti, session=None):
+        answer = send_check(self, user_id, jti, session)
         events.append("check sent")
         return lambda: events.append("answer read") or answer()
 
@@ -178,7 +186,7 @@ def test_the_recheck_is_sent_before_the_objects_read_and_read_after_it(store, us
             events.append("note read")
         return execute(sql, params, many, context)
 
-    monkeypatch.setattr(type(store), "start_check", sending)
+    monkeypatch.setattr(type(store), "send_check", sending)
     with connection.execute_wrapper(noting_note_reads):
         assert bearer(access_for(users[0])).get(f"/v/notes/{note.pk}/").status_code == 200
     assert events == ["check sent", "answer read",  # authentication (the user's row read in between)

@@ -8,9 +8,9 @@ import pytest
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from drf_toctou.authentication import BearerRevalidatingAuthentication
-from drf_toctou.permissions import TokenOwnershipPermission, is_owner
+from drf_toctou.ownership import is_owner
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
-from tests.helpers import access_for, assert_refusal, bearer
+from tests.helpers import access_for, assert_refusal, bearer, spying_checks
 from tests.testapp.models import Note
 
 
@@ -65,14 +65,7 @@ def test_owner_compared_as_strings_for_dicts_and_models(users, note):
 
 def test_recheck_is_a_second_round_trip_never_a_cached_value(store, store_kind, users, note):
     """One round trip for authentication, one for the recheck: no caching."""
-    calls = []
-    original = type(store).start_check  # every check of every store starts here
-
-    def counting(self, user_id, jti):
-        calls.append(jti)
-        return original(self, user_id, jti)
-
-    with mock.patch.object(type(store), "start_check", counting):
+    with spying_checks(store) as calls:
         assert bearer(access_for(users[0])).get(f"/notes/{note.pk}/").status_code == 200
     assert len(calls) == 2
 
@@ -117,8 +110,3 @@ def test_negative_control_naive_view_lets_the_dead_token_write(scenario, store, 
     note.refresh_from_db()
     assert note.title == "late"
 
-
-def test_permission_is_a_drf_base_permission():
-    from rest_framework.permissions import BasePermission
-
-    assert issubclass(TokenOwnershipPermission, BasePermission)

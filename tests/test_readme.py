@@ -64,7 +64,7 @@ def test_view_examples_define_working_views(anchor, db):
 
 
 def test_observability_example_receives_refusals(store, users, capsys):
-    from drf_toctou.audit import token_rejected
+    from drf_toctou.signals import token_rejected
 
     names = run(block_with("@receiver(token_rejected)"))
     try:

@@ -66,10 +66,12 @@ def test_auth_endpoints(demo):
     assert status == 200
     status, refreshed, _ = demo.call("POST", "/api/auth/token/refresh/", body={"refresh": pair["refresh"]})
     assert status == 200 and "refresh" in refreshed  # the sample rotates refresh tokens
-    assert demo.call("POST", "/api/auth/token/refresh/", body={"refresh": pair["refresh"]})[1]["code"] == "token_revoked"
     assert demo.call("GET", "/api/me/", refreshed["access"])[0] == 200
+    assert demo.call("GET", "/api/auth/sessions/", refreshed["access"])[1][0]["current"] is True
     assert demo.call("POST", "/api/auth/logout/", refreshed["access"], {"refresh": refreshed["refresh"]})[0] == 204
     assert demo.call("GET", "/api/me/", refreshed["access"])[1]["code"] == "token_revoked"
+    # a replay of the rotated-out refresh token: reuse detected
+    assert demo.call("POST", "/api/auth/token/refresh/", body={"refresh": pair["refresh"]})[1]["code"] == "token_reused"
     other = demo.login("bob")
     assert demo.call("POST", "/api/auth/logout-all/", other)[0] == 204
     assert demo.call("GET", "/api/me/", other)[1]["code"] == "token_version_stale"

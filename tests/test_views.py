@@ -51,13 +51,24 @@ def test_logout_without_refresh_revokes_the_access_token_only(tokens, api):
     assert api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json").status_code == 200
 
 
-def test_logout_refuses_another_users_refresh_token(tokens, users, api):
+def test_logout_refuses_another_users_refresh_token_but_still_logs_out(tokens, users, api):
     _, bobs_refresh = pair_for(users[1])
     client = bearer(tokens["access"])
     response = client.post("/auth/logout/", {"refresh": str(bobs_refresh)}, format="json")
     assert_refusal(response, 403, "not_owner")
     assert api.post("/auth/token/refresh/", {"refresh": str(bobs_refresh)}, format="json").status_code == 200
-    assert client.get("/me/").status_code == 200  # nothing was revoked
+    assert_refusal(client.get("/me/"), 401, "token_revoked")  # the caller's own access token went first
+
+
+@pytest.mark.parametrize("refresh", ["garbage", "expired"])
+def test_logout_with_an_invalid_refresh_token_still_revokes_the_access_token(tokens, users, refresh, settings):
+    if refresh == "expired":
+        token = pair_for(users[0])[1]
+        token.set_exp(lifetime=-__import__("datetime").timedelta(hours=1))
+        refresh = str(token)
+    client = bearer(tokens["access"])
+    assert_refusal(client.post("/auth/logout/", {"refresh": refresh}, format="json"), 401, "token_not_valid")
+    assert_refusal(client.get("/me/"), 401, "token_revoked")
 
 
 @pytest.mark.parametrize("body", [{"refresh": 5}, {"refresh": ["x"]}, {"refresh": "garbage"}, ["not", "a", "dict"]])
@@ -77,13 +88,20 @@ def test_logout_all_kills_every_token_of_the_user(tokens, users, api):
     assert bearer(bobs_access).get("/me/").status_code == 200
 
 
-def test_rotation_revokes_the_rotated_out_refresh_token(tokens, api, settings):
+def test_rotation_consumes_the_refresh_token_and_a_replay_ends_the_session(tokens, api, settings):
     settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ROTATE_REFRESH_TOKENS": True}
     first = api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json")
     assert first.status_code == 200 and "refresh" in first.json()
+    assert decode(first.json()["refresh"])["sid"] == decode(tokens["refresh"])["sid"]
+    second = api.post("/auth/token/refresh/", {"refresh": first.json()["refresh"]}, format="json")
+    assert second.status_code == 200
     assert_refusal(api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json"),
-                   401, "token_revoked")
-    assert api.post("/auth/token/refresh/", {"refresh": first.json()["refresh"]}, format="json").status_code == 200
+                   401, "token_reused")
+    # the replay ended the whole session: its newest refresh token and its access tokens
+    assert_refusal(api.post("/auth/token/refresh/", {"refresh": second.json()["refresh"]}, format="json"),
+                   401, "session_revoked")
+    assert_refusal(bearer(second.json()["access"]).get("/me/"), 401, "session_revoked")
+    assert_refusal(bearer(tokens["access"]).get("/me/"), 401, "session_revoked")
 
 
 def test_refresh_of_deleted_user_is_401_not_500(tokens, users, api):

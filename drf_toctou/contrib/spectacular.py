@@ -28,10 +28,12 @@ class BearerRevalidatingScheme(OpenApiAuthenticationExtension):
     name = "jwtAuth"
 
     def get_security_definition(self, auto_schema: Any) -> Any:
+        from drf_toctou.authentication import header_types
+
         jwt = jwt_settings()
         return build_bearer_security_scheme_object(
             header_name=getattr(jwt, "AUTH_HEADER_NAME", "HTTP_AUTHORIZATION"),
-            token_prefix=jwt.AUTH_HEADER_TYPES[0],
+            token_prefix=header_types()[0],
             bearer_format="JWT",
         )
 
@@ -46,7 +48,7 @@ class PlainJWTScheme(BearerRevalidatingScheme):
 
 
 class TokenObtainPairSerializerExtension(OpenApiSerializerExtension):
-    target_class = "drf_toctou.views.TokenObtainPairSerializer"
+    target_class = "drf_toctou.serializers.TokenObtainPairSerializer"
 
     def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
         target: Any = self.target_class
@@ -85,9 +87,72 @@ class LogoutAllViewExtension(OpenApiViewExtension):
         return Fixed
 
 
+class TokenRevokeViewExtension(OpenApiViewExtension):
+    target_class = "drf_toctou.views.TokenRevokeView"
+
+    def view_replacement(self) -> Any:
+        body = inline_serializer("TokenRevoke", fields={
+            "token": serializers.CharField(), "token_type_hint": serializers.CharField(required=False)})
+
+        class Fixed(self.target_class):  # type: ignore[name-defined]
+            @extend_schema(request=body, responses={200: None, 400: REFUSAL, 403: REFUSAL, 503: REFUSAL},
+                           description="RFC 7009: revoke a token (a refresh token ends its session). An unknown, "
+                                       "invalid or expired token also answers 200.")
+            def post(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+                return super().post(request, *args, **kwargs)
+
+        return Fixed
+
+
+SESSIONS = inline_serializer("Session", many=True, fields={
+    "id": serializers.CharField(), "created": serializers.DateTimeField(),
+    "last_refreshed": serializers.DateTimeField(), "client": serializers.CharField(),
+    "ip": serializers.CharField(), "current": serializers.BooleanField()})
+
+
+class SessionListViewExtension(OpenApiViewExtension):
+    target_class = "drf_toctou.views.SessionListView"
+
+    def view_replacement(self) -> Any:
+        class Fixed(self.target_class):  # type: ignore[name-defined]
+            @extend_schema(responses={200: SESSIONS, 401: REFUSAL, 503: REFUSAL},
+                           description="The caller's sessions, newest first; `current` marks this token's.")
+            def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+                return super().get(request, *args, **kwargs)
+
+        return Fixed
+
+
+class SessionDetailViewExtension(OpenApiViewExtension):
+    target_class = "drf_toctou.views.SessionDetailView"
+
+    def view_replacement(self) -> Any:
+        class Fixed(self.target_class):  # type: ignore[name-defined]
+            @extend_schema(responses={204: None, 401: REFUSAL, 404: REFUSAL, 503: REFUSAL},
+                           description="End one of the caller's sessions: its tokens are refused from the next "
+                                       "request. Another user's session id answers 404.")
+            def delete(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+                return super().delete(request, *args, **kwargs)
+
+        return Fixed
+
+
+class OtherSessionsViewExtension(OpenApiViewExtension):
+    target_class = "drf_toctou.views.OtherSessionsView"
+
+    def view_replacement(self) -> Any:
+        class Fixed(self.target_class):  # type: ignore[name-defined]
+            @extend_schema(responses={204: None, 401: REFUSAL, 503: REFUSAL},
+                           description="End every session of the caller but the current one.")
+            def delete(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+                return super().delete(request, *args, **kwargs)
+
+        return Fixed
+
+
 REFUSALS = {
-    "401": "token_not_valid, bad_authorization_header, token_revoked, token_version_stale, "
-    "user_not_found, user_inactive",
+    "401": "token_not_valid, bad_authorization_header, token_revoked, token_version_stale, session_revoked, "
+    "token_reused, user_not_found, user_inactive",
     "503": "token_state_unavailable (the token-state store could not answer in time)",
     "404": "not_found (absent, or not the caller's)",
     "412": "precondition_failed (If-Match names an older version)",
@@ -111,15 +176,15 @@ class ToctouAutoSchema(AutoSchema):
         return responses
 
     def refusal_statuses(self) -> list[str]:
+        from drf_toctou.audit import is_conditional, object_recheck
         from drf_toctou.authentication import BearerRevalidatingAuthentication
-        from drf_toctou.endpoint_audit import has_token_permission, is_conditional
 
         view, method = self.view, self.method.lower()
         statuses = []
         if any(isinstance(a, BearerRevalidatingAuthentication) for a in view.get_authenticators()):
             statuses += ["401", "503"]
         detail = bool(self.path_regex and "{" in self.path)
-        if detail and has_token_permission(getattr(view, "permission_classes", ())):
+        if detail and object_recheck(getattr(view, "permission_classes", ()))[0]:
             statuses.append("404")
         if is_conditional(type(view)) and method in ("put", "patch", "delete", "post"):
             statuses += ["409"] + (["412"] if detail else [])

@@ -1,6 +1,7 @@
-"""What both conditional mixins share: the caller's token identity, the fence
-in front of every write, ETag headers, and the one place where a failed write
-condition becomes an HTTP answer."""
+"""What both conditional mixins share: the caller's identity from the token,
+the point-of-use recheck sent with the object's read, the conditions every
+write carries, why a write that matched nothing failed, and the one place
+where a refused write becomes an HTTP answer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from rest_framework.exceptions import APIException
 
-from drf_toctou.audit import reason_of, reject
 from drf_toctou.authentication import BearerRevalidatingAuthentication
 from drf_toctou.exceptions import (
     NotAuthenticated,
@@ -18,57 +18,85 @@ from drf_toctou.exceptions import (
     NotOwner,
     PreconditionFailed,
     TokenAuthRequired,
+    TokenRefused,
     WriteConflict,
 )
-from drf_toctou.mixins.etag import ANY, make_etag, parse_tags
-from drf_toctou.permissions import is_owner, owner_field_of
+from drf_toctou.mixins.etag import ANY, IfMatch, make_etag, parse_if_match
+from drf_toctou.ownership import is_owner
+from drf_toctou.refusals import reject
 from drf_toctou.settings import toctou_settings
-from drf_toctou.state import (
-    PendingCheck,
-    TokenIdentity,
-    refuse,
-    send_recheck,
-    take_recheck,
-    token_identity,
-)
+from drf_toctou.state import PendingCheck, TokenIdentity, token_identity
 
 if TYPE_CHECKING:  # the mixins run on DRF generic views and viewsets
     from rest_framework.generics import GenericAPIView as ViewBase
 else:
     ViewBase = object
 
-CONDITION_EXCEPTIONS = {"precondition_failed": PreconditionFailed, "write_conflict": WriteConflict}
+#: The value of ``expected`` for an attribute the stored item must not have.
+ABSENT = object()
 
 
-def raise_for(reason: str, request: Any = None) -> None:
-    """The one boundary where a failed write condition becomes an HTTP answer
-    (and, for a refusal of the token or of ownership, an audit record)."""
-    if reason in ("token_revoked", "token_version_stale", "not_owner"):
-        reject(request, reason, getattr(request, "auth", None))
-    if reason in ("token_revoked", "token_version_stale"):
-        refuse(reason)
-    if reason == "not_owner" and not toctou_settings.HIDE_FORBIDDEN_AS_NOT_FOUND:
-        raise NotOwner()
-    if reason in ("not_found", "not_owner"):
-        raise NotFound()
-    raise CONDITION_EXCEPTIONS.get(reason, WriteConflict)()
+def expected_state(snapshot: dict[str, Any], user_id: str, owner_field: str, version_field: str | None,
+                   if_match: IfMatch) -> dict[str, Any]:
+    """What a write requires the stored object to still hold: the caller as
+    owner, and the version read (or, without a version field, when If-Match
+    named the state read: every attribute as read)."""
+    expected = {owner_field: user_id}
+    if version_field:
+        expected[version_field] = snapshot.get(version_field, ABSENT)
+    elif if_match is not None and if_match != ANY:
+        expected.update({name: value for name, value in snapshot.items() if name != owner_field})
+    return expected
+
+
+def why_write_failed(current: dict[str, Any] | None, owner_field: str, user_id: str,
+                     if_match: IfMatch) -> type[APIException]:
+    """The write matched no object: gone (404), not the caller's (404/403),
+    changed since read (412 with If-Match, else 409)."""
+    if current is None:
+        return NotFound
+    if not is_owner(current, owner_field, user_id):
+        return NotOwner
+    return PreconditionFailed if if_match is not None else WriteConflict
 
 
 class ConditionalMixinBase(ViewBase):
     """Shared by ``ConditionalModelMixin`` and ``ConditionalDynamoMixin``.
 
-    Subclass hook: ``before_write()`` runs after the object-level checks and
-    before the write with its fence (and, without a fence, its final recheck).
-    A no-op by default; an instrumentation point.
+    Hooks: ``owner_field`` / ``get_owner_field()``, ``version_field``, and
+    ``before_write()``. The mixins act only for a request authenticated by
+    ``BearerRevalidatingAuthentication``, and only on the caller's objects.
     """
 
     owner_field: str | None = None
     version_field: str | None = None
+    #: The ETag of the object this request read or wrote, sent with a 2xx answer.
+    object_etag: str | None = None
+    _pending_recheck: PendingCheck | None = None
 
     def get_owner_field(self) -> str:
-        return owner_field_of(self)
+        """Override this to choose the owner field per request. Default:
+        ``owner_field``, else ``DRF_TOCTOU["OWNER_FIELD"]``."""
+        return self.owner_field or toctou_settings.OWNER_FIELD
 
-    def token_identity(self) -> TokenIdentity:
+    def before_write(self) -> None:
+        """Override this to run code between the object-level checks and the
+        write (with its fence, or its final recheck). A no-op by default."""
+
+    def take_token_recheck(self) -> PendingCheck | None:
+        """The point-of-use recheck sent with this request's object read and not
+        yet decided (at most once): ``TokenOwnershipPermission`` decides it."""
+        pending, self._pending_recheck = self._pending_recheck, None
+        return pending
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.object_etag and 200 <= response.status_code < 300 and request.method != "DELETE":
+            response["ETag"] = self.object_etag
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    # --- the caller ----------------------------------------------------------------
+
+    def _caller(self) -> TokenIdentity:
         """The caller, from the token's own claims — never ``request.user``.
         401 without credentials, 403 ``token_auth_required`` when another
         authentication class let the caller in (views open by their
@@ -80,59 +108,58 @@ class ConditionalMixinBase(ViewBase):
             raise TokenAuthRequired()
         return token_identity(self.request.auth)
 
-    def recheck_token(self) -> TokenIdentity:
-        """Ask the store again, now (the shared decision of ``drf_toctou.state``)."""
-        self.token_identity()  # a checked token, or a coded refusal
+    def _recheck_token(self) -> TokenIdentity:
+        """Ask the store again, now (``drf_toctou.state``'s one decision)."""
+        self._caller()
         return self._decide(PendingCheck(self.request.auth))
 
     def _decide(self, pending: PendingCheck) -> TokenIdentity:
         try:
             return pending.result()
         except APIException as e:
-            reject(self.request, reason_of(e), self.request.auth)
+            reject(self.request, e, self.request.auth)
             raise
 
     @contextmanager
-    def recheck_with_read(self) -> Iterator[TokenIdentity]:
+    def _recheck_with_read(self) -> Iterator[TokenIdentity]:
         """Send the point-of-use recheck before the object's read, so both
-        travel at once; the body gets the caller's identity. ``TokenOwnershipPermission``
-        takes the answer during DRF's object permissions; if no permission did,
-        it is decided here, after the read — a refusal of the token wins over a 404."""
-        identity = self.token_identity()  # a checked token, or a coded refusal
-        send_recheck(self.request)
+        travel at once. ``TokenOwnershipPermission`` takes it during DRF's
+        object permissions; if none did, it is decided here, after the read —
+        a refusal of the token wins over a 404."""
+        identity = self._caller()
+        self._pending_recheck = PendingCheck(self.request.auth)
         try:
             yield identity
         finally:
-            pending = take_recheck(self.request)
+            pending = self.take_token_recheck()
             if pending is not None:
                 self._decide(pending)
 
-    def ensure_owner(self, content: Any, identity: TokenIdentity) -> None:
-        if not is_owner(content, self.get_owner_field(), identity.user_id):
-            raise_for("not_owner", self.request)
+    # --- conditions and refusals ------------------------------------------------------
 
-    def before_write(self) -> None:
-        """Called between the object-level checks and the fenced write."""
+    def _if_match(self, current_etag: str | None) -> IfMatch:
+        """``If-Match`` as parsed (None when absent); 412 unless it names the
+        object's current ETag (RFC 9110 §13.1.1: any listed strong tag, or ``*``)."""
+        if_match = parse_if_match(self.request.headers.get("If-Match"))
+        if if_match is None or if_match == ANY:
+            return if_match
+        if current_etag is None or current_etag not in if_match:
+            self._refuse(PreconditionFailed)
+        return if_match
 
-    # --- conditional requests ------------------------------------------------
-
-    def if_match(self) -> list[str] | None:
-        return parse_tags(self.request.headers.get("If-Match"))
-
-    def check_if_match(self, current_etag: str) -> list[str] | None:
-        """412 unless ``If-Match`` is absent or names ``current_etag``; return the
-        tags so the write can carry the same condition."""
-        tags = self.if_match()
-        if tags is not None and ANY not in tags and current_etag not in tags:
-            raise_for("precondition_failed", self.request)
-        return tags
-
-    def wants_no_overwrite(self) -> bool:
-        return (self.request.headers.get("If-None-Match") or "").strip() == ANY
-
-    def etag_of(self, content: dict[str, Any]) -> str:
+    def _etag_of(self, content: dict[str, Any]) -> str:
         return make_etag(content, self.version_field)
 
-    def with_etag(self, response: Any, content: dict[str, Any]) -> Any:
-        response["ETag"] = self.etag_of(content)
-        return response
+    def _ensure_owner(self, content: Any, owner_field: str, identity: TokenIdentity) -> None:
+        if not is_owner(content, owner_field, identity.user_id):
+            self._refuse(NotOwner)
+
+    def _refuse(self, refusal: type[Exception]) -> None:
+        """The one boundary where a refused write becomes an HTTP answer (and,
+        for a refusal of the token or of ownership, an audit record)."""
+        error = refusal()
+        if isinstance(error, (TokenRefused, NotOwner)):
+            reject(self.request, error, getattr(self.request, "auth", None))
+        if isinstance(error, NotOwner) and toctou_settings.HIDE_FORBIDDEN_AS_NOT_FOUND:
+            raise NotFound()
+        raise error

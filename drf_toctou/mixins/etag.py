@@ -1,15 +1,26 @@
-"""Strong ETags and ``If-Match`` / ``If-None-Match`` parsing (RFC 9110 §8.8.3,
-§13.1). An ETag is the object's version when it has a version field, else a
-stable hash of its stored content."""
+"""Strong ETags and ``If-Match`` parsing (RFC 9110 §8.8.3, §13.1.1).
+
+An ETag is the object's version (``"v<N>"``) when it has a version field, else
+a stable hash of its stored content (``"h<hex>"``). ``If-Match`` passes when
+it is ``*`` (the object exists) or lists the current ETag as a strong tag;
+weak tags never match. A field that is not a valid list of entity tags
+matches nothing (412), never a 500.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
 ANY = "*"
+#: None (no If-Match), ANY, or the strong entity tags listed (quotes included).
+IfMatch = Any
+
+# entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE ; etagc = %x21 / %x23-7E / obs-text
+_ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 
 
 def _plain(value: Any) -> Any:
@@ -34,18 +45,25 @@ def make_etag(content: dict[str, Any], version_field: str | None) -> str:
     return f'"h{content_hash(content)}"'
 
 
-def version_from_etag(etag: str) -> int | None:
-    """The version a ``"v<N>"`` ETag names, or None for any other tag."""
-    inner = etag[2:-1] if etag.startswith('"v') and etag.endswith('"') else ""
-    return int(inner) if inner.isdigit() and len(inner) < 19 else None
-
-
-def parse_tags(header: str | None) -> list[str] | None:
-    """The entity tags of an ``If-Match``-style header: None when absent,
-    ``["*"]`` for any; weak tags are dropped (If-Match compares strongly)."""
+def parse_if_match(header: str | None) -> IfMatch:
+    """None when absent; ``ANY`` for ``*``; else the list of strong tags named
+    (weak ones dropped: If-Match compares strongly). A malformed field gives an
+    empty list, which matches no ETag."""
     if header is None:
         return None
     if header.strip() == ANY:
-        return [ANY]
-    tags = [tag.strip() for tag in header.split(",")]
-    return [tag for tag in tags if tag.startswith('"') and tag.endswith('"') and len(tag) >= 2]
+        return ANY
+    tags, position, text = [], 0, header.strip()
+    while position < len(text):
+        match = _ENTITY_TAG.match(text, position)
+        if match is None or match.end() == position:
+            return []
+        if not match.group(1):
+            tags.append(match.group(2))
+        position = match.end()
+    return tags
+
+
+def if_none_match_any(header: str | None) -> bool:
+    """Whether ``If-None-Match`` is ``*`` (create only if absent)."""
+    return (header or "").strip() == ANY

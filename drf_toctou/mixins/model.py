@@ -1,34 +1,45 @@
-"""``ConditionalModelMixin``: a Django-model viewset whose writes are filtered
-``UPDATE``/``DELETE`` statements (pk + owner [+ version]) — the affected-row
-count decides the answer, never a read-then-save.
+"""``ConditionalModelMixin``: the conditions of a Django-model viewset's reads
+and writes. Put it in front of the DRF class that gives the actions::
 
-With ``DatabaseStore`` on the same database, each write's transaction first
-locks the user's token-state row (shared) and rechecks the token under that
-lock: a revocation either commits before the write starts (the write sees it
-and is refused) or waits until the write has committed. With another store the
-token is rechecked just before the write (a short residual window).
+    class NoteViewSet(ConditionalModelMixin, viewsets.ModelViewSet): ...          # all actions
+    class NoteViewSet(ConditionalModelMixin, viewsets.ReadOnlyModelViewSet): ...  # list, retrieve
+    class NoteViewSet(ConditionalModelMixin, mixins.ListModelMixin,
+                      mixins.UpdateModelMixin, viewsets.GenericViewSet): ...       # any subset
 
-Overridable: ``get_queryset``, ``get_serializer_class``, ``perform_create``,
-``perform_update`` and ``perform_destroy`` — call ``super()`` from them (they
-take ``**save_kwargs`` for ``serializer.save``); ``before_write``. The filtered
-``UPDATE`` does not send ``pre_save``/``post_save``; ``auto_now`` fields are
-still set.
+The mixin adds no action of its own; it changes DRF's hooks: collection
+requests see only the caller's rows (``filter_queryset``), ``get_object``
+rechecks the token with the object's read and checks the owner, and
+``perform_create`` / ``perform_update`` / ``perform_destroy`` write with
+filtered statements — ``UPDATE … WHERE pk=… AND owner=… [AND version=…]`` —
+whose affected-row count decides, never a read-then-save.
+
+With ``DatabaseStore`` on the database the write goes to, each write's
+transaction first locks the user's token-state row (shared) and rechecks the
+token under that lock: a revocation either commits before the write starts
+(the write sees it and is refused) or waits until the write has committed.
+With another store, or another database, the token is rechecked just before
+the write (a short residual window; system check W012 says so).
+
+Hooks: DRF's (``get_queryset``, ``get_serializer_class``, ``perform_*`` —
+call ``super()``; they take ``**save_kwargs`` for ``serializer.save``), and
+``owner_field`` / ``get_owner_field()``, ``version_field``, ``before_write()``.
+The filtered ``UPDATE`` does not send ``pre_save``/``post_save``;
+``auto_now`` fields are still set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
 from django.http import Http404
-from rest_framework import mixins, status
-from rest_framework.response import Response
 
 from drf_toctou.exceptions import ConditionFailed, NotFound
-from drf_toctou.mixins.base import ConditionalMixinBase, raise_for
-from drf_toctou.mixins.etag import ANY, version_from_etag
+from drf_toctou.mixins.base import ConditionalMixinBase, expected_state, why_write_failed
+from drf_toctou.mixins.etag import IfMatch
+from drf_toctou.ownership import model_owner_field, owner_value
 from drf_toctou.state import TokenIdentity, call_store
 from drf_toctou.stores import get_store
 
@@ -37,133 +48,119 @@ def field_values(instance: Any) -> dict[str, Any]:
     return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
 
 
-class ConditionalModelMixin(
-    ConditionalMixinBase,
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-):
+def write_alias(queryset: Any) -> str:
+    """The database a write through ``queryset`` goes to: the alias it was
+    given (``using()``), else the router's ``db_for_write`` — never the read
+    replica a router picks for reads."""
+    return str(queryset.select_for_update().db)  # a clone marked for writing; nothing runs
+
+
+@contextmanager
+def save_redirected(instance: Any, save: Callable[[], None]) -> Iterator[None]:
+    """While inside, ``instance.save(...)`` runs ``save()`` instead: the
+    serializer (and its own ``update()``) still sets the fields, and the write
+    itself becomes the filtered ``UPDATE``."""
+    instance.save = lambda *args, **kwargs: save()
+    try:
+        yield
+    finally:
+        del instance.save
+
+
+class ConditionalModelMixin(ConditionalMixinBase):
     # --- reads ----------------------------------------------------------------
 
-    def list(self, request: Any, *args: Any, **kwargs: Any) -> Response:
-        owned = {self.get_owner_field(): self.token_identity().user_id}
-        queryset = self.filter_queryset(self.get_queryset()).filter(**owned)
-        page = self.paginate_queryset(queryset)
-        if page is not None:
-            return self.get_paginated_response(self.get_serializer(page, many=True).data)
-        return Response(self.get_serializer(queryset, many=True).data)
+    def filter_queryset(self, queryset: Any) -> Any:
+        """DRF's filters; a collection request (no lookup in the URL) sees only
+        the caller's rows."""
+        queryset = super().filter_queryset(queryset)
+        if (self.lookup_url_kwarg or self.lookup_field) in self.kwargs:
+            return queryset
+        return queryset.filter(**{self._owner_column(queryset.model): self._caller().user_id})
 
     def get_object(self) -> Any:
-        """DRF's lookup and object permissions, a coded 404, the ownership
-        check of the mixin itself, and a snapshot for the write conditions."""
-        with self.recheck_with_read() as identity:
+        """DRF's lookup and object permissions, with the token rechecked in the
+        same breath as the object's read; then the mixin's own owner check."""
+        with self._recheck_with_read() as identity:
             try:
                 instance = super().get_object()
             except Http404 as e:
                 raise NotFound() from e
-        self.ensure_owner(instance, identity)
-        self._snapshot = field_values(instance)
+        self._ensure_owner(instance, self._owner_column(type(instance)), identity)
+        self.object_etag = self._etag_of(field_values(instance))
         return instance
-
-    def retrieve(self, request: Any, *args: Any, **kwargs: Any) -> Response:
-        return self.with_etag(super().retrieve(request, *args, **kwargs), self._snapshot)
 
     # --- writes ---------------------------------------------------------------
 
-    def create(self, request: Any, *args: Any, **kwargs: Any) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        self.perform_create(serializer)
-        headers = self.get_success_headers(serializer.data)
-        response = Response(serializer.data, status=status.HTTP_201_CREATED, headers=headers)
-        return self.with_etag(response, field_values(serializer.instance))
-
     def perform_create(self, serializer: Any, **save_kwargs: Any) -> None:
+        model = self.get_queryset().model
+        column = self._owner_column(model)
         self.before_write()
-        with self.fenced_transaction() as identity:
-            owner = self.owner_value(self.get_queryset().model, identity.user_id)
-            serializer.save(**{**save_kwargs, self.get_owner_field(): owner})
-
-    def owner_value(self, model: Any, user_id: str) -> Any:
-        """The token's user id as the owner field's Python type (an int for the
-        usual ``owner_id``), so the instance and its response are exact."""
-        field = next(f for f in model._meta.concrete_fields if self.get_owner_field() in (f.name, f.attname))
-        return getattr(field, "target_field", field).to_python(user_id)
-
-    def update(self, request: Any, *args: Any, **kwargs: Any) -> Response:
-        response = super().update(request, *args, **kwargs)
-        return self.with_etag(response, self._snapshot)
+        with self._fenced(model) as (identity, _):
+            serializer.save(**{**save_kwargs, column: owner_value(model, column, identity.user_id)})
+        self.object_etag = self._etag_of(field_values(serializer.instance))
 
     def perform_update(self, serializer: Any, **save_kwargs: Any) -> None:
         instance = serializer.instance
-        filters = self.write_conditions(instance)
+        snapshot = field_values(instance)  # as get_object read it: the serializer has not saved yet
+        column = self._owner_column(type(instance))
+        if_match = self._if_match(self._etag_of(snapshot))
+        expected = expected_state(snapshot, self._caller().user_id, column, self.version_field, if_match)
         self.before_write()
-        try:
-            with self.fenced_transaction() as identity:
-                instance.save = lambda *args, **kwargs: self.save_conditionally(instance, filters, identity)
-                try:
-                    serializer.save(**save_kwargs)
-                finally:
-                    del instance.save
-        except ConditionFailed as e:
-            raise_for(e.reason, self.request)
-        self._snapshot = field_values(instance)
+        with self._fenced(type(instance)) as (_, alias):
+            def save() -> None:
+                self._update_row(instance, snapshot, expected, alias, if_match)
+
+            with save_redirected(instance, save):
+                serializer.save(**save_kwargs)
+        self.object_etag = self._etag_of(field_values(instance))
 
     def perform_destroy(self, instance: Any) -> None:
-        filters = self.write_conditions(instance)
-        model = type(instance)
+        snapshot = field_values(instance)
+        column = self._owner_column(type(instance))
+        if_match = self._if_match(self._etag_of(snapshot))
+        expected = expected_state(snapshot, self._caller().user_id, column, self.version_field, if_match)
         self.before_write()
-        try:
-            with self.fenced_transaction():
-                _, per_model = self.get_queryset().filter(**filters).delete()
-                if not per_model.get(model._meta.label):
-                    self.diagnose(instance.pk, filters)
-        except ConditionFailed as e:
-            raise_for(e.reason, self.request)
+        with self._fenced(type(instance)) as (_, alias):
+            _, deleted = self.get_queryset().using(alias).filter(pk=instance.pk, **expected).delete()
+            if not deleted.get(instance._meta.label):
+                raise ConditionFailed(self._why(instance.pk, expected, alias, if_match))
 
-    # --- the conditions -------------------------------------------------------
+    # --- internals --------------------------------------------------------------
 
-    def write_conditions(self, instance: Any) -> dict[str, Any]:
-        """pk + owner, + the version the client saw (If-Match, else the one just
-        read), or — without a version field — the whole state If-Match named."""
-        tags = self.check_if_match(self.etag_of(self._snapshot))
-        filters = {"pk": instance.pk, self.get_owner_field(): self.token_identity().user_id}
-        if self.version_field:
-            named = [version_from_etag(tag) for tag in tags or [] if tag != ANY]
-            filters[self.version_field] = named[0] if named else self._snapshot[self.version_field]
-        elif tags and ANY not in tags:
-            filters.update(self._snapshot)
-        return filters
+    def _owner_column(self, model: Any = None) -> str:
+        return model_owner_field(model or self.get_queryset().model, self.get_owner_field())
 
-    def save_conditionally(self, instance: Any, filters: dict[str, Any], identity: TokenIdentity) -> None:
+    def _update_row(self, instance: Any, snapshot: dict[str, Any], expected: dict[str, Any], alias: str,
+                    if_match: IfMatch) -> None:
         for field in instance._meta.concrete_fields:
             field.pre_save(instance, add=False)  # auto_now and friends
-        changed = {k: v for k, v in field_values(instance).items() if v != self._snapshot.get(k)}
+        changed = {k: v for k, v in field_values(instance).items() if v != snapshot.get(k)}
         if self.version_field:
-            changed[self.version_field] = filters[self.version_field] + 1
+            changed[self.version_field] = expected[self.version_field] + 1
             setattr(instance, self.version_field, changed[self.version_field])
-        changed = changed or {self.get_owner_field(): identity.user_id}
-        if not self.get_queryset().filter(**filters).update(**changed):
-            self.diagnose(instance.pk, filters)
+        owner = self._owner_column(type(instance))
+        changed = changed or {owner: expected[owner]}  # nothing changed: the write still proves its conditions
+        if not self.get_queryset().using(alias).filter(pk=instance.pk, **expected).update(**changed):
+            raise ConditionFailed(self._why(instance.pk, expected, alias, if_match))
 
-    def diagnose(self, pk: Any, filters: dict[str, Any]) -> None:
-        """The write matched no row: say why (inside the same transaction)."""
-        owner = self.get_owner_field()
-        current = self.get_queryset().filter(pk=pk).values(*filters.keys() - {"pk"}).first()
-        if current is None:
-            raise ConditionFailed("not_found")
-        if str(current[owner]) != str(filters[owner]):
-            raise ConditionFailed("not_owner")
-        raise ConditionFailed("precondition_failed" if self.if_match() else "write_conflict")
+    def _why(self, pk: Any, expected: dict[str, Any], alias: str, if_match: IfMatch) -> type[Exception]:
+        """The write matched no row: read why, inside the same transaction."""
+        queryset = self.get_queryset().using(alias)
+        current = queryset.filter(pk=pk).values(*expected).first()
+        return why_write_failed(current, self._owner_column(queryset.model), self._caller().user_id, if_match)
 
     @contextmanager
-    def fenced_transaction(self) -> Iterator[TokenIdentity]:
-        """A transaction in which the token is rechecked under the fence."""
-        database = self.get_queryset().db
-        store = get_store()
-        with transaction.atomic(using=database):
-            if store.fence == "lock" and getattr(store, "using", None) == database:
-                call_store(store.lock_shared, self.token_identity().user_id)  # type: ignore[attr-defined]
-            yield self.recheck_token()
+    def _fenced(self, model: Any) -> Iterator[tuple[TokenIdentity, str]]:
+        """A transaction on the database the write goes to, in which the token
+        is rechecked under the store's fence (a lock on the user's token state)
+        when the store has one for that database."""
+        alias = write_alias(self.get_queryset())
+        lock = get_store().write_fence(alias)
+        try:
+            with transaction.atomic(using=alias):
+                if lock is not None:
+                    call_store(lock, self._caller().user_id)
+                yield self._recheck_token(), alias
+        except ConditionFailed as e:
+            self._refuse(e.refusal)

@@ -7,10 +7,10 @@ from typing import Any
 
 from django.core.signals import setting_changed
 
-from drf_toctou.settings import SETTING_NAME, toctou_settings
-from drf_toctou.stores.base import BaseStore, TokenState
+from drf_toctou.settings import SETTING_NAME, require_installed, toctou_settings
+from drf_toctou.stores.base import BaseStore, SessionRecord, TokenHistory, TokenState
 
-__all__ = ["BaseStore", "TokenState", "get_store", "reset_store"]
+__all__ = ["BaseStore", "SessionRecord", "TokenHistory", "TokenState", "get_store", "reset_store"]
 
 _lock = threading.Lock()
 _store: BaseStore | None = None
@@ -23,6 +23,7 @@ def get_store() -> BaseStore:
     if store is None:
         with _lock:
             if _store is None:
+                require_installed()
                 _store = toctou_settings.STORE(toctou_settings.STORE_OPTIONS)
             store = _store
     return store
@@ -36,7 +37,7 @@ def reset_store() -> None:
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting == SETTING_NAME:
+    if setting in (SETTING_NAME, "INSTALLED_APPS"):
         reset_store()
 
 

@@ -7,6 +7,7 @@ import boto3
 from django.conf import settings
 
 from drf_toctou.stores import get_store
+from drf_toctou.stores.dynamodb import DynamoDBStore
 from sample_api import embedded
 
 
@@ -15,7 +16,7 @@ def prepare() -> None:
         embedded.start_moto(settings.SAMPLE_API_EMBEDDED_MOTO_PORT)
     ensure_documents_table()
     store = get_store()
-    if hasattr(store, "condition_checks"):
+    if isinstance(store, DynamoDBStore):
         store.setup()
 
 

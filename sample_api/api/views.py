@@ -26,7 +26,7 @@ class DemoPauseMixin:
         pause(self.request, BEFORE_WRITE)
 
 
-class NoteViewSet(DemoPauseMixin, ConditionalModelMixin, viewsets.GenericViewSet):
+class NoteViewSet(DemoPauseMixin, ConditionalModelMixin, viewsets.ModelViewSet):
     """Notes in the ORM: filtered conditional UPDATE/DELETE, fenced by DatabaseStore."""
 
     queryset = Note.objects.all()
@@ -43,7 +43,7 @@ class NoteViewSet(DemoPauseMixin, ConditionalModelMixin, viewsets.GenericViewSet
         serializer = self.get_serializer(self.get_object(), data={}, partial=True)
         serializer.is_valid(raise_exception=True)
         self.perform_update(serializer, owner_id=target.validated_data["to"].pk)
-        return self.with_etag(Response(serializer.data), self._snapshot)
+        return Response(serializer.data)
 
 
 class DocumentViewSet(DemoPauseMixin, ConditionalDynamoMixin, viewsets.GenericViewSet):
@@ -59,9 +59,6 @@ class DocumentViewSet(DemoPauseMixin, ConditionalDynamoMixin, viewsets.GenericVi
     def table_name(self):
         return settings.SAMPLE_API_DOCUMENTS_TABLE
 
-    def get_queryset(self):  # no ORM queryset; keeps schema generation quiet
-        return Note.objects.none()
-
     @extend_schema(request=TransferSerializer, responses=DocumentSerializer)
     @action(detail=True, methods=["post"])
     def transfer(self, request, pk=None):
@@ -69,4 +66,4 @@ class DocumentViewSet(DemoPauseMixin, ConditionalDynamoMixin, viewsets.GenericVi
         target = TransferSerializer(data=request.data)
         target.is_valid(raise_exception=True)
         item = self.update_item(self.get_object(), {self.get_owner_field(): str(target.validated_data["to"].pk)})
-        return self.with_etag(Response(self.get_serializer(item).data), item)
+        return Response(self.get_serializer(item).data)

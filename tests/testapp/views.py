@@ -57,7 +57,7 @@ from rest_framework import viewsets  # noqa: E402
 from drf_toctou.mixins import ConditionalDynamoMixin, ConditionalModelMixin  # noqa: E402
 
 
-class NoteViewSet(ConditionalModelMixin, viewsets.GenericViewSet):
+class NoteViewSet(ConditionalModelMixin, viewsets.ModelViewSet):
     queryset = Note.objects.all()
     serializer_class = NoteSerializer
     permission_classes = [TokenOwnershipPermission]
@@ -92,15 +92,13 @@ class DocumentSerializer(serializers.Serializer):
     version = serializers.IntegerField(read_only=True)
 
 
-class DocumentViewSet(ConditionalDynamoMixin, viewsets.ViewSet):
+class DocumentViewSet(ConditionalDynamoMixin, viewsets.GenericViewSet):
     table_name = "documents"
     serializer_class = DocumentSerializer
     permission_classes = [TokenOwnershipPermission]
     version_field = "version"
     owner_index = "by_owner"
-
-    def get_serializer(self, *args, **kwargs):
-        return self.serializer_class(*args, **kwargs)
+    client_keys = True
 
 
 class OpenDocumentViewSet(DocumentViewSet):

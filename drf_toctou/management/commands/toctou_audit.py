@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from drf_toctou.endpoint_audit import SEVERITY, audit
+from drf_toctou.audit import SEVERITY, audit
 
 
 class Command(BaseCommand):
@@ -25,7 +25,7 @@ class Command(BaseCommand):
             raise CommandError(f"TOCTOU-prone endpoints found (--fail-on {threshold}).")
 
     def write_table(self, endpoints: list) -> None:
-        rows = [["method", "path", "auth L1", "recheck L2", "conditional L3", "verdict", "why"]]
+        rows = [["method", "path", "token revalidated", "rechecked at use", "conditional writes", "verdict", "why"]]
         for e in endpoints:
             rows.append([e.method, e.path, "yes" if e.revalidating else "NO", "yes" if e.object_recheck else "no",
                          "yes" if e.conditional_writes else "no",

@@ -1,4 +1,4 @@
-"""RedisStore's split round trip (``start_check``): the MGET is written at once
+"""RedisStore's split round trip (``send_check``, ``drf_toctou.stores.redis_checks``): the MGET is written at once
 and its reply read later, on a check connection the check owns until then.
 These tests prove that no answer is ever given to the wrong check — after an
 unread reply, a nested check, a stall, a restart, a fork or under many threads
@@ -17,6 +17,7 @@ import redis
 from drf_toctou.exceptions import StoreError
 from drf_toctou.stores.base import TokenState
 from drf_toctou.stores.redis import RedisStore
+from drf_toctou.stores.redis_checks import CheckConnections
 from tests.servers import RedisServer
 
 GOOD, REVOKED = TokenState(revoked=False, version=0), TokenState(revoked=True, version=0)
@@ -39,7 +40,7 @@ def store(server, settings):
 
 
 def test_the_reply_is_read_when_asked_for(store):
-    good, bad = store.start_check("good", JTI), store.start_check("bad", JTI)  # the second one nests
+    good, bad = store.send_check("good", JTI), store.send_check("bad", JTI)  # the second one nests
     assert bad() == REVOKED
     assert good() == GOOD
 
@@ -48,21 +49,21 @@ def test_negative_control_a_connection_shared_before_its_reply_is_read_swaps_ans
     """The race the ownership rule closes: give the connection back as soon as
     the MGET is written (as a pool would on a plain command) and the nested
     check writes on it too — the first reply read answers the wrong check."""
-    take = RedisStore._take_connection
+    take = CheckConnections._take
 
-    def shared_at_once(self, pool):
-        connection, reused = take(self, pool)
+    def shared_at_once(self):
+        connection, reused = take(self)
         self._idle.append(connection)
         return connection, reused
 
-    monkeypatch.setattr(RedisStore, "_take_connection", shared_at_once)
-    good, bad = store.start_check("good", JTI), store.start_check("bad", JTI)
+    monkeypatch.setattr(CheckConnections, "_take", shared_at_once)
+    good, bad = store.send_check("good", JTI), store.send_check("bad", JTI)
     assert bad() == GOOD  # "good"'s reply, read by the check of "bad": a revoked token would pass
     assert good() == REVOKED
 
 
 def test_an_unread_reply_is_never_given_to_the_next_check(store):
-    store.start_check("bad", JTI)  # sent, never read: its connection stays out of use
+    store.send_check("bad", JTI)  # sent, never read: its connection stays out of use
     for _ in range(3):
         assert store.check("good", JTI) == GOOD
         assert store.check("bad", JTI) == REVOKED
@@ -74,7 +75,7 @@ def test_a_stalled_reply_is_a_store_error_and_never_read_later(store, server):
     staller.start()
     time.sleep(0.1)
     started = time.monotonic()
-    pending = store.start_check("bad", JTI)
+    pending = store.send_check("bad", JTI)
     with pytest.raises(StoreError):
         pending()
     assert time.monotonic() - started < 0.25 + 0.1
@@ -105,7 +106,7 @@ def test_threads_never_see_each_others_answers(store):
 
     def worker(user: str, expected: TokenState) -> None:
         for _ in range(200):
-            pending = store.start_check(user, JTI)
+            pending = store.send_check(user, JTI)
             time.sleep(0)  # let the other threads write theirs meanwhile
             if pending() != expected:
                 errors.append(user)
@@ -159,7 +160,7 @@ def test_cluster_or_single_connection_clients_use_redis_py_as_is(server, setting
     store = RedisStore({"client": client})
     store.revoke("bad", JTI, int(time.time()) + 600)
     assert store.check("bad", JTI) == REVOKED
-    assert store.start_check("good", JTI)() == GOOD
+    assert store.send_check("good", JTI)() == GOOD
 
 
 def test_a_version_that_is_not_an_integer_is_a_store_error(store, server):

@@ -7,8 +7,9 @@ import logging
 
 import pytest
 
-from drf_toctou.audit import jti_hash, token_rejected
+from drf_toctou.refusals import jti_hash
 from drf_toctou.revocation import revoke_token
+from drf_toctou.signals import token_rejected
 from tests.helpers import access_for, bearer
 from tests.testapp.models import Note
 

@@ -1,0 +1,102 @@
+"""The split round trip of ``RedisStore.send_check``: the ``MGET`` is written
+at once and its reply read when the caller asks for it, so authentication's
+user query (and a conditional mixin's object read) runs while Redis answers.
+
+Checks use connections of their own, built with the client's pool settings and
+kept for reuse (as many as checks ever in flight at once): taking one is a list
+pop, not the pool's lock and readiness probe. A check owns its connection from
+the write to the read, so a reply can only be read by the check that asked; a
+connection that failed is closed and dropped; an idle one that Redis closed (a
+restart) is replaced once, at once; a timeout is never retried.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+
+STORE_ERRORS = (redis.RedisError, OSError)
+
+# Pools whose connections can be built from their settings alone (Sentinel's
+# and Cluster's need their manager; they take redis-py's own path).
+PLAIN_POOLS = (redis.ConnectionPool,)
+PLAIN_CONNECTIONS = (redis.Connection, redis.UnixDomainSocketConnection)
+
+
+def check_pool(client: Any) -> Any:
+    """The pool whose settings check connections are built with, or None when
+    the client can't lend itself to a split round trip."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None or type(pool) not in PLAIN_POOLS or getattr(client, "connection", None) is not None:
+        return None
+    return pool if issubclass(pool.connection_class, PLAIN_CONNECTIONS) else None
+
+
+class CheckConnections:
+    """Connections for sent-ahead ``MGET``s, each owned by one check at a time."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self._idle: list[Any] = []  # connections with nothing in flight
+        self._pid = os.getpid()
+
+    def send(self, keys: Sequence[str | bytes],
+             on_error: Callable[[BaseException], BaseException]) -> Callable[[], Any]:
+        """Write ``MGET keys`` now; return the function that reads the reply."""
+        connection, reused = self._take()
+        try:
+            _send_mget(connection, keys, retry=reused)
+        except BaseException as e:
+            connection.disconnect()  # its reply, if any, is never read by anyone
+            raise on_error(e) from e
+
+        def reply() -> Any:
+            try:
+                answer = _read_mget(connection, keys, retry=reused)
+            except BaseException as e:
+                connection.disconnect()
+                raise on_error(e) from e
+            self._idle.append(connection)  # its reply read: ready for the next check
+            return answer
+
+        return reply
+
+    def _take(self) -> tuple[Any, bool]:
+        """An idle connection (``True``: reused), else a new one. One whose
+        reply is never read never comes back."""
+        if self._pid != os.getpid():  # a forked child never uses the parent's sockets
+            self._idle, self._pid = [], os.getpid()
+        try:
+            return self._idle.pop(), True  # list.pop and append are atomic: no lock
+        except IndexError:
+            return self.pool.connection_class(**self.pool.connection_kwargs), False
+
+
+def _send_mget(connection: Any, keys: Sequence[str | bytes], retry: bool) -> None:
+    try:
+        connection.send_command("MGET", *keys)
+    except redis.ConnectionError:
+        if not retry:
+            raise
+        _resend(connection, keys)
+
+
+def _read_mget(connection: Any, keys: Sequence[str | bytes], retry: bool) -> Any:
+    try:
+        return connection.read_response()
+    except redis.ConnectionError:
+        if not retry:
+            raise
+        _resend(connection, keys)
+        return connection.read_response()
+
+
+def _resend(connection: Any, keys: Sequence[str | bytes]) -> None:
+    """An idle connection Redis closed (a restart): the MGET once more, on a new
+    connection. MGET only reads, so sending it twice is harmless; a timeout is
+    never retried (it is not a ConnectionError)."""
+    connection.disconnect()
+    connection.send_command("MGET", *keys)
