@@ -29,6 +29,7 @@ from rest_framework_simplejwt.tokens import Token
 from drf_toctou.refusals import reject
 from drf_toctou.settings import jwt_settings, toctou_settings
 from drf_toctou.state import check_token_while
+from drf_toctou.stores.base import AUTHENTICATION
 
 T = TypeVar("T")
 
@@ -122,7 +123,7 @@ class BearerRevalidatingAuthentication(JWTAuthentication):
             if then is not None:
                 then()  # simplejwt's own refusal (get_user) of a token without a user id
             raise InvalidToken(str(_("Token contained no recognizable user identification")))
-        return check_token_while(validated_token, then or (lambda: None))
+        return check_token_while(validated_token, then or (lambda: None), AUTHENTICATION)
 
     def get_user(self, validated_token: Token) -> Any:
         try:

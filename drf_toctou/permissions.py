@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import models
 from rest_framework.exceptions import APIException
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from drf_toctou.authentication import BearerRevalidatingAuthentication
@@ -26,6 +26,7 @@ from drf_toctou.ownership import is_owner, model_owner_field, owner_field
 from drf_toctou.refusals import reject
 from drf_toctou.settings import toctou_settings
 from drf_toctou.state import PendingCheck, TokenIdentity, check_token
+from drf_toctou.stores.base import READ, WRITE
 
 
 def as_message(refusal: type[APIException]) -> dict[str, Any]:
@@ -66,7 +67,8 @@ class TokenOwnershipPermission(BasePermission):
         take = getattr(view, "take_token_recheck", None)
         pending: PendingCheck | None = take() if callable(take) else None
         try:
-            return pending.result() if pending is not None else check_token(request.auth)
+            purpose = READ if request.method in SAFE_METHODS else WRITE
+            return pending.result() if pending is not None else check_token(request.auth, purpose)
         except APIException as e:
             reject(request, e, request.auth)
             raise

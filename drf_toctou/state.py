@@ -26,7 +26,7 @@ from drf_toctou.exceptions import (
 )
 from drf_toctou.settings import jwt_settings, toctou_settings
 from drf_toctou.stores import get_store
-from drf_toctou.stores.base import TokenState
+from drf_toctou.stores.base import WRITE, TokenState
 
 logger = logging.getLogger("drf_toctou")
 
@@ -86,7 +86,10 @@ def verdict(state: TokenState, identity: TokenIdentity) -> type[TokenRefused] | 
 
 
 class PendingCheck:
-    """A token check whose answer is read by ``result()``. With a store that
+    """A token check whose answer is read by ``result()``. ``purpose`` says why
+    the token is checked (``AUTHENTICATION``, ``READ``, ``WRITE``, the default):
+    a store with a cache proven fresh may answer the first two from it, never
+    a write. With a store that
     sends ahead, the question leaves now and the caller's own work (the user's
     row, the object's row) runs while the answer travels; with others, the
     store is asked in ``result()``. ``result()`` is the one decision: it raises
@@ -95,12 +98,16 @@ class PendingCheck:
     it releases what the store holds for the check.
     """
 
-    def __init__(self, token: Any) -> None:
+    def __init__(self, token: Any, purpose: str = WRITE) -> None:
         self.identity = identity = token_identity(token)
         self._answer: Callable[[], TokenState] | StoreError
         store = get_store()
         try:
-            if store.sends_ahead:
+            cached = None if purpose == WRITE else store.cached_check(
+                identity.user_id, identity.jti, identity.session, purpose)
+            if cached is not None:
+                self._answer = lambda: cached
+            elif store.sends_ahead:
                 self._answer = store.send_check(identity.user_id, identity.jti, identity.session)
             else:
                 self._answer = lambda: store.check(identity.user_id, identity.jti, identity.session)
@@ -125,16 +132,16 @@ class PendingCheck:
         return self.identity
 
 
-def check_token(token: Any) -> TokenIdentity:
+def check_token(token: Any, purpose: str = WRITE) -> TokenIdentity:
     """Ask the store, in one round trip, whether ``token`` is still good.
     Raise 401 (revoked/stale/session ended) or 503; return its identity."""
-    return PendingCheck(token).result()
+    return PendingCheck(token, purpose).result()
 
 
-def check_token_while(token: Any, work: Callable[[], T]) -> T:
+def check_token_while(token: Any, work: Callable[[], T], purpose: str = WRITE) -> T:
     """Send the check of ``token``, run ``work`` while the store answers, then
     decide: a refusal of the token wins over ``work``'s own exception."""
-    pending = PendingCheck(token)
+    pending = PendingCheck(token, purpose)
     try:
         return work()
     finally:

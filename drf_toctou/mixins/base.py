@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rest_framework.exceptions import APIException
+from rest_framework.permissions import SAFE_METHODS
 
 from drf_toctou.authentication import BearerRevalidatingAuthentication
 from drf_toctou.exceptions import (
@@ -26,6 +27,7 @@ from drf_toctou.ownership import is_owner
 from drf_toctou.refusals import reject
 from drf_toctou.settings import toctou_settings
 from drf_toctou.state import PendingCheck, TokenIdentity, token_identity
+from drf_toctou.stores.base import READ, WRITE
 
 if TYPE_CHECKING:  # the mixins run on DRF generic views and viewsets
     from rest_framework.generics import GenericAPIView as ViewBase
@@ -127,7 +129,8 @@ class ConditionalMixinBase(ViewBase):
         object permissions; if none did, it is decided here, after the read —
         a refusal of the token wins over a 404."""
         identity = self._caller()
-        self._pending_recheck = PendingCheck(self.request.auth)
+        purpose = READ if self.request.method in SAFE_METHODS else WRITE
+        self._pending_recheck = PendingCheck(self.request.auth, purpose)
         try:
             yield identity
         finally:

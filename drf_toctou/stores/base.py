@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from drf_toctou.settings import unknown_keys
 
 CONSUMED, REVOKED = "consumed", "revoked"
+AUTHENTICATION, READ, WRITE = "authentication", "read", "write"  # why a token is checked
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,14 @@ class BaseStore:
         return a function that reads its answer (called exactly once), so the
         caller's own query runs while the store answers."""
         raise NotImplementedError
+
+    def cached_check(self, user_id: str, jti: str, session: str | None, purpose: str) -> TokenState | None:
+        """A capability: the token's state from a cache proven fresh, without a
+        round trip, or None (the default) to ask the store. ``purpose`` is
+        ``AUTHENTICATION``, ``READ`` (the point-of-use recheck of a read) or
+        ``WRITE`` (the recheck before a write, and token operations): a store
+        never answers ``WRITE`` from a cache."""
+        return None
 
     # --- revocation -----------------------------------------------------------
 
