@@ -1,5 +1,6 @@
 """Settings of the benchmark project: one set of endpoints per configuration."""
 
+import json
 import os
 from datetime import timedelta
 
@@ -38,7 +39,10 @@ SIMPLE_JWT = {
     "AUTH_TOKEN_CLASSES": ("drf_toctou.tokens.VersionedAccessToken",),
 }
 REST_KNOX = {"AUTO_REFRESH": False}
+# The store of the run (bench/harness.py and bench/e2e.py set these to the
+# benchmark's own servers): BENCH_STORE a dotted path, BENCH_STORE_OPTIONS JSON.
 DRF_TOCTOU = {
     "STORE": os.environ.get("BENCH_STORE", "drf_toctou.stores.redis.RedisStore"),
-    "STORE_OPTIONS": {"url": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")},
+    "STORE_OPTIONS": json.loads(os.environ["BENCH_STORE_OPTIONS"]) if os.environ.get("BENCH_STORE_OPTIONS")
+    else {"url": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")},
 }

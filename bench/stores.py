@@ -9,17 +9,17 @@ GOOD = TokenState(revoked=False, version=0)
 class NoRoundTripStore(BaseStore):
     """Every token is good and every user at version 0, answered from memory."""
 
-    def check(self, user_id: str, jti: str) -> TokenState:
+    def check(self, user_id: str, jti: str, session: str | None = None) -> TokenState:
         return GOOD
 
     def current_version(self, user_id: str) -> int:
         return 0
 
-    def revoke(self, user_id: str, jti: str, expires_at: int) -> None:
-        raise NotImplementedError("the benchmark's store revokes nothing")
+    def revoke(self, user_id: str, jti: str, keep_until: int) -> None:
+        raise RuntimeError("the benchmark's store revokes nothing")
 
     def bump_version(self, user_id: str) -> int:
-        raise NotImplementedError("the benchmark's store revokes nothing")
+        raise RuntimeError("the benchmark's store revokes nothing")
 
     def setup(self) -> str:
         return "NoRoundTripStore: nothing to prepare."
