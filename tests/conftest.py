@@ -78,3 +78,15 @@ def users(db):
 @pytest.fixture
 def api():
     return APIClient()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (TOCTOU_REQUIRE_POSTGRES=1, set by .ci/run when a PostgreSQL
+    server answers) a PostgreSQL test that skips is a failure: a skipped
+    proof proves nothing."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and item.get_closest_marker("postgres") and os.environ.get("TOCTOU_REQUIRE_POSTGRES") == "1":
+        report.outcome = "failed"
+        report.longrepr = f"PostgreSQL test skipped although TOCTOU_REQUIRE_POSTGRES=1: {report.longrepr}"

@@ -1,5 +1,7 @@
 import os
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 SECRET_KEY = "drf-toctou-tests-only-not-secret-0123456789abcdef-0123456789abcdef"
 DEBUG = False
@@ -32,6 +34,7 @@ if os.environ.get("DATABASE_URL"):
     import dj_database_url
 
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
+    DATABASES["pg_replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
@@ -41,6 +44,16 @@ DATABASES["unreachable"] = {
     "ENGINE": "django.db.backends.postgresql", "HOST": "127.0.0.1", "PORT": "9", "NAME": "unreachable",
     "USER": "nobody", "OPTIONS": {"connect_timeout": 1},
 }
+
+# SQLite files, so that the ORM fence is proven on every machine (tests/test_fence.py):
+# "filedb" is a primary, "filedb_replica" a replica of it that a router reads from.
+_FILES = Path(tempfile.gettempdir()) / f"toctou-tests-{os.getpid()}"
+_FILES.mkdir(exist_ok=True)
+DATABASES["filedb"] = {
+    "ENGINE": "django.db.backends.sqlite3", "NAME": str(_FILES / "filedb.sqlite3"), "OPTIONS": {"timeout": 20},
+    "TEST": {"NAME": str(_FILES / "test_filedb.sqlite3")},
+}
+DATABASES["filedb_replica"] = {**DATABASES["filedb"], "TEST": {"MIRROR": "filedb"}}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
