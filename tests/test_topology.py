@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import collections
 import time
-from unittest import mock
 
 import pytest
 import redis
-import redis.connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests import topology
+from tests.topology import WireCommands
 
 redis_cluster = topology.redis_cluster  # the session fixtures, under their own names
 redis_sentinel = topology.redis_sentinel
@@ -27,28 +26,6 @@ JTI = "0123456789abcdef0123456789abcdef"
 def user_keys(user_id: int) -> tuple[bytes, bytes]:
     """RedisStore's two keys of one user: ``t:{<id>}v`` and ``t:{<id>}j<jti>``."""
     return f"t:{{{user_id}}}v".encode(), f"t:{{{user_id}}}j".encode() + bytes.fromhex(JTI)
-
-
-class WireCommands:
-    """Every command redis-py writes to a socket (AbstractConnection.send_command)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[int, str]] = []
-
-    def __enter__(self) -> WireCommands:
-        real = redis.connection.AbstractConnection.send_command
-        sent = self.sent
-
-        def counting(connection, *args, **kwargs):
-            sent.append((connection.port, str(args[0]).upper()))
-            return real(connection, *args, **kwargs)
-
-        self._patch = mock.patch.object(redis.connection.AbstractConnection, "send_command", counting)
-        self._patch.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._patch.stop()
 
 
 def commandstats(cluster, ports) -> collections.Counter:

@@ -18,6 +18,7 @@ each topology once per session.
 from __future__ import annotations
 
 import atexit
+import errno
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 import redis
 from redis.cluster import ClusterNode
@@ -41,6 +43,47 @@ MISSING = (
 )
 RESERVED = {6379, 16379, 26379}  # the machine's own Redis (and friends) is never touched
 BUS_OFFSET = 10000  # a cluster node's bus port is its port + 10000
+
+
+class ReservedPortGuard:
+    """Keeps this process off the machine's own Redis: ``socket.getaddrinfo``
+    (through which redis-py resolves every address it connects to) refuses
+    ports 6379/16379/26379 with ECONNREFUSED — or, with ``redirect`` set,
+    resolves them to that port (a decoy server) — and records each attempt.
+
+    Needed because a client can reach 6379 without being told to: redis-py 6+
+    ``SentinelManagedConnection`` objects connect to their constructor default
+    ``localhost:6379`` when connected through ``send_command`` (the path
+    RedisStore's check connections take), not through ``connect()``."""
+
+    def __init__(self) -> None:
+        self.attempts: list[tuple[str, int]] = []
+        self.redirect: int | None = None
+        self._real: Callable[..., Any] | None = None
+
+    def install(self) -> ReservedPortGuard:
+        if self._real is not None:
+            return self
+        real = self._real = socket.getaddrinfo
+
+        def guarded(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                number = int(port)
+            except (TypeError, ValueError):
+                number = None
+            if number in RESERVED:
+                self.attempts.append((str(host), number))
+                if self.redirect is None:
+                    raise ConnectionRefusedError(
+                        errno.ECONNREFUSED, f"refused by the test guard: {host}:{number} is the machine's own Redis")
+                port = self.redirect
+            return real(host, port, *args, **kwargs)
+
+        socket.getaddrinfo = guarded
+        return self
+
+
+GUARD = ReservedPortGuard().install()  # from the first import of this module on
 
 
 class TopologyError(RuntimeError):
@@ -106,6 +149,50 @@ def _info(client: redis.Redis, section: str) -> dict[str, str]:
     parsed = client.info(section)
     return {k: ",".join(f"{a}={b}" for a, b in v.items()) if isinstance(v, dict) else str(v)
             for k, v in parsed.items()}
+
+
+class WireCommands:
+    """Records what redis-py writes to sockets while the block runs (all
+    redis-py 5.0+ connections, the cluster's and Sentinel's included):
+    ``sent``, every command sent one by one (``send_command``) as (port, NAME);
+    ``writes``, every socket write (``send_packed_command``: one per command
+    sent one by one, one per pipelined batch) as its port."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+        self.writes: list[int] = []
+
+    def __enter__(self) -> WireCommands:
+        import redis.connection
+
+        cls = redis.connection.AbstractConnection
+        real_send, real_packed = cls.send_command, cls.send_packed_command
+        sent, writes = self.sent, self.writes
+
+        def counting(connection: Any, *args: Any, **kwargs: Any) -> Any:
+            try:  # the port once connected: a Sentinel-managed connection learns it while sending
+                return real_send(connection, *args, **kwargs)
+            finally:
+                sent.append((getattr(connection, "port", 0), str(args[0]).upper()))
+
+        def writing(connection: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return real_packed(connection, *args, **kwargs)
+            finally:
+                writes.append(getattr(connection, "port", 0))
+
+        self._patches = [mock.patch.object(cls, "send_command", counting),
+                         mock.patch.object(cls, "send_packed_command", writing)]
+        for patch in self._patches:
+            patch.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for patch in reversed(self._patches):
+            patch.stop()
+
+    def names(self) -> list[str]:
+        return [name for _, name in self.sent]
 
 
 @dataclass
@@ -297,6 +384,7 @@ class RedisCluster(_Topology):
         self.extra = list(extra)
         self.ports: list[int] = []
         self.node_ids: dict[int, str] = {}
+        self._killed_slot: dict[int, int] = {}
 
     def _node_args(self, port: int) -> list[str]:
         return [*self._server_args(port), "--cluster-enabled", "yes",
@@ -439,7 +527,9 @@ class RedisCluster(_Topology):
         """After ``old_master`` died: until a replica serves its slots and every
         live node says ok. Returns (new master port, seconds waited)."""
         began = time.monotonic()
-        slot = self._first_slot_of(old_master)
+        slot = self._killed_slot.get(old_master)
+        if slot is None:
+            slot = self._first_slot_of(old_master)
 
         def promoted() -> int | None:
             port = self.node_of_slot(slot)
@@ -464,6 +554,15 @@ class RedisCluster(_Topology):
         raise TopologyError(f"node {port} serves no slot")
 
     # -- faults --
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on ``port``; a slot it served is remembered for
+        ``wait_failover``."""
+        try:
+            self._killed_slot[port] = self._first_slot_of(port)
+        except (TopologyError, redis.RedisError, OSError, IndexError):
+            pass
+        super().kill(port)
 
     def kill_master_of(self, key: str | bytes) -> int:
         """SIGKILL the master serving ``key``; returns its port."""
