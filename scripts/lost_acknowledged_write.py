@@ -21,19 +21,18 @@ connection: WAIT answers 0 while the replica is frozen, so a writer that
 requires 1 knows the write is not durable. WAIT is documented per connection
 (it covers the writes sent before it on the same connection), so the write and
 its WAIT go in one pipeline: one connection whatever the pool does, one round
-trip. (On 7.0.15, WAIT on other connections — idle since before the writes, or
-brand-new — answered 0 too here; nothing to rely on.)
-
-Cluster (3 masters, 1 replica each): the same loss when the key's master dies
-while its replica is frozen, and WAIT sent to the key's master: by default
-redis-py sends WAIT to ALL primaries and sums the answers.
-
-The machine's Redis on 6379 is never touched (tests.topology's guard).
+trip. Other connections are no substitute: here (7.0.15, redis-py 8.1) WAIT on
+one idle since before the writes, or on a brand-new one, answered 0 too, but a
+new connection whose only command is WAIT (raw socket below) answers 1 at once
+while the replica has none of the writes: its WAIT offset is 0 — a false
+"durable". (redis-py 5.0 against 7.0 behaves like that raw socket: its
+CLIENT SETINFO fails, so no command ran before WAIT.)
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 from typing import Any
@@ -63,6 +62,14 @@ def fill(client: Any, tag: str, megabytes: int) -> None:
     for i in range(megabytes):
         pipe.set(f"filler:{{{tag}}}{i}", chunk)
     pipe.execute()
+
+
+def raw_wait(port: int, timeout_ms: int) -> bytes:
+    """``WAIT 1 <timeout_ms>`` as the only command of a new connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        ms = str(timeout_ms).encode()
+        sock.sendall(b"*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$%d\r\n%s\r\n" % (len(ms), ms))
+        return sock.recv(64).strip()
 
 
 def replication_gap(node: redis.Redis) -> str:
@@ -98,8 +105,10 @@ def sentinel_run(filler_mb: int, with_wait: bool) -> dict:
             else:
                 ok = master.set(f"marker:{i}", i)
             acked += bool(ok)
+        raw = None
         if with_wait:
             other_connection = idle.wait(1, WAIT_MS)
+            raw = raw_wait(setup.master_port, WAIT_MS)
         idle.close()
         with setup.processes[setup.master_port].client() as node:
             gap = replication_gap(node)
@@ -112,7 +121,7 @@ def sentinel_run(filler_mb: int, with_wait: bool) -> dict:
         present = sum(master.exists(f"marker:{i}") for i in range(count))
         filler = sum(master.exists(f"filler:{{s}}{i}") for i in range(filler_mb))
         return {"acked": acked, "count": count, "present": present, "filler": f"{filler}/{filler_mb}",
-                "waits": waits, "other_connection": other_connection, "gap": gap,
+                "waits": waits, "other_connection": other_connection, "raw": raw, "gap": gap,
                 "failover": failover, "frozen": frozen, "new_master": new_master, "before": master.get("before")}
     finally:
         setup.stop()
@@ -131,7 +140,8 @@ def sentinel() -> None:
             f"failover (SIGKILL -> all 3 Sentinels name {r['new_master']}, role:master) {r['failover']:.2f} s")
         if with_wait:
             say(f"    WAIT answers on the writing connection: {r['waits']}; "
-                f"WAIT 1 {WAIT_MS} on another connection, idle since before the writes: {r['other_connection']}")
+                f"WAIT 1 {WAIT_MS} on another connection, idle since before the writes: {r['other_connection']}; "
+                f"on a new connection whose only command is WAIT: {r['raw']!r}")
 
 
 # --- Cluster -----------------------------------------------------------------

@@ -195,6 +195,21 @@ class WireCommands:
         return [name for _, name in self.sent]
 
 
+def replicas_streaming(info: dict[str, str], count: int) -> bool:
+    """From a master's ``INFO replication`` (as ``_info`` gives it): at least
+    ``count`` replicas online AND acknowledging the master's current offset.
+    "online" is not enough: after a diskless sync Redis 7.0 withholds the
+    command stream until the replica's first REPLCONF ACK (sent once a
+    second), so for up to ~1 s acknowledged writes reach no replica."""
+    offset = info.get("master_repl_offset")
+    caught_up = 0
+    for i in range(int(info.get("connected_slaves", "0"))):
+        fields = dict(f.split("=", 1) for f in info.get(f"slave{i}", "").split(",") if "=" in f)
+        if fields.get("state") == "online" and fields.get("offset") == offset:
+            caught_up += 1
+    return caught_up >= count
+
+
 @dataclass
 class RedisProcess:
     """One redis-server (or Sentinel) process on 127.0.0.1:<port>."""
@@ -503,13 +518,14 @@ class RedisCluster(_Topology):
                     info = _info(client, "replication")
                 if info.get("role") == "slave" and info.get("master_link_status") != "up":
                     return False
-                if info.get("role") == "master" and int(info.get("connected_slaves", "0")) < self.replicas_count:
+                if info.get("role") == "master" and not replicas_streaming(info, self.replicas_count):
                     return False
         return True
 
     def wait_ok(self, timeout: float = 30.0, replicas: bool | None = None) -> None:
         """Until every live node says ``cluster_state:ok`` (and, with
-        ``replicas``, each master has its replica connected and in sync)."""
+        ``replicas``, each master's replicas are connected and acknowledging
+        its current offset: ``replicas_streaming``)."""
         want_replicas = bool(self.replicas_count) if replicas is None else replicas
         wait_until(lambda: self._ok(self.alive_ports, want_replicas), timeout,
                    "cluster_state:ok on every node" + (" with replicas in sync" if want_replicas else ""), 0.05)
@@ -712,7 +728,7 @@ class RedisSentinelSetup(_Topology):
 
     def wait_replicas(self, master_port: int, timeout: float = 20.0) -> None:
         """Until ``master_port`` is master with every other live data node
-        connected, in sync, and online."""
+        connected and acknowledging its current offset (``replicas_streaming``)."""
         others = [p for p in self.data_ports if p != master_port and self.processes[p].alive]
 
         def synced() -> bool:
@@ -722,9 +738,7 @@ class RedisSentinelSetup(_Topology):
                 info = self.replication(port)
                 if info.get("master_port") != str(master_port) or info.get("master_link_status") != "up":
                     return False
-            master = self.replication(master_port)
-            return int(master.get("connected_slaves", "0")) >= len(others) and all(
-                "state=online" in master.get(f"slave{i}", "") for i in range(len(others)))
+            return replicas_streaming(self.replication(master_port), len(others))
 
         wait_until(synced, timeout, f"replicas of {master_port} in sync", 0.05)
 
