@@ -83,7 +83,7 @@ class ReservedPortGuard:
         return self
 
 
-GUARD = ReservedPortGuard().install()  # from the first import of this module on
+GUARD = ReservedPortGuard()  # installed by the first launcher built (and kept for the process)
 
 
 class TopologyError(RuntimeError):
@@ -275,6 +275,7 @@ class _Topology:
 
     def __init__(self) -> None:
         self.server_binary, self.cli_binary = binaries()
+        GUARD.install()
         self.dir = tempfile.mkdtemp(prefix=self.prefix)
         self.processes: dict[int, RedisProcess] = {}
         self.startup_seconds: float | None = None
