@@ -1,0 +1,178 @@
+"""RedisStore on a real Redis Cluster and Sentinel (tests/topology.py).
+
+What the current store does right is asserted. What it gets wrong is an
+``xfail(strict=True)`` naming the finding (scripts/topology_store_probe.py
+shows the details): once the store is fixed the test passes, strictness turns
+that into a failure, and the marker is removed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from drf_toctou.exceptions import StoreError
+from drf_toctou.stores.base import TokenState
+from drf_toctou.stores.redis import RedisStore
+from tests import topology
+from tests.topology import WireCommands
+
+redis_cluster = topology.redis_cluster  # the session fixtures, under their own names
+redis_sentinel = topology.redis_sentinel
+
+JTI = "0123456789abcdef0123456789abcdef"
+GOOD_JTI = "fedcba9876543210fedcba9876543210"
+REDIS_PY_6 = int(redis.__version__.split(".")[0]) >= 6
+
+
+def later(seconds: int) -> int:
+    return int(time.time()) + seconds
+
+
+def wait_replicated(replica: redis.Redis, key: bytes, cluster: bool) -> None:
+    """Until ``key`` is on ``replica`` (read there directly: a WAIT sent on
+    another connection than the write's proves nothing)."""
+    if cluster:
+        replica.execute_command("READONLY")
+    topology.wait_until(lambda: replica.exists(key), 5, f"{key!r} on the replica")
+    replica.close()
+
+
+@pytest.fixture
+def timeouts(settings):
+    settings.DRF_TOCTOU = {"STORE_TIMEOUT": 0.25}
+
+
+@pytest.fixture
+def cluster_store(redis_cluster, timeouts):
+    store = RedisStore({"url": redis_cluster.url, "cluster": True})
+    yield store
+    store.client.close()
+
+
+@pytest.fixture
+def sentinel_store(redis_sentinel, timeouts):
+    store = RedisStore({"sentinels": redis_sentinel.sentinel_addresses, "service_name": redis_sentinel.service_name})
+    yield store
+    store.client.close()
+
+
+# --- Redis Cluster -----------------------------------------------------------
+
+
+def test_cluster_contract_and_one_mget_per_check(cluster_store, redis_cluster):
+    store = cluster_store
+    store.revoke("c1", JTI, later(600))
+    assert store.bump_version("c1") == 1
+    assert store.current_version("c1") == 1
+    assert store.check("c1", JTI) == TokenState(revoked=True, version=1)
+    assert store.start_check("c1", GOOD_JTI)() == TokenState(revoked=False, version=1)
+    with WireCommands() as wire:
+        store.check("c1", GOOD_JTI)
+    assert wire.sent == [(redis_cluster.node_of_key(store.version_key("c1")), "MGET")]
+
+
+@pytest.mark.xfail(strict=True, raises=StoreError, reason=(
+    "MGET of two keys in a migrating slot gets TRYAGAIN whenever one key exists on its node and the other does "
+    "not: a good token's jti key exists nowhere, so every check of its user fails (after ~0.4 s of redis-py "
+    "retries) until the slot's migration ends. Two single-key GETs in one cluster pipeline follow ASK instead."))
+def test_cluster_check_of_a_good_token_while_its_slot_migrates(cluster_store, redis_cluster):
+    store = cluster_store
+    store.bump_version("c2")  # the user has a version key: it stays on the source until migrated
+    slot = redis_cluster.slot_of(store.version_key("c2"))
+    source = redis_cluster.node_of_slot(slot)
+    target = next(p for p in redis_cluster.masters() if p != source)
+    answers: list = []
+
+    def during(migrated):
+        try:
+            answers.append(store.check("c2", GOOD_JTI))
+        except StoreError as e:
+            answers.append(e)
+
+    try:
+        redis_cluster.migrate_slot(slot, source, target, during=during)
+    finally:
+        redis_cluster.settle_slot(slot, source)
+    for answer in answers:
+        if isinstance(answer, StoreError):
+            raise answer
+    assert answers and all(a == TokenState(revoked=False, version=1) for a in answers)
+
+
+@pytest.mark.xfail(strict=True, raises=redis.exceptions.RedisClusterException, reason=(
+    "RedisCluster() contacts its startup node while the store is built (in get_store(), outside the request's "
+    "StoreError handling); one unreachable url raises RedisClusterException, not a RedisError: a 500, not a 503, "
+    "although the cluster is healthy. The store should accept several startup nodes and map this to StoreError."))
+def test_cluster_store_built_while_its_url_node_is_down_raises_store_error(redis_cluster, timeouts):
+    replica = next(p for p in redis_cluster.ports if p not in redis_cluster.masters())
+    redis_cluster.kill(replica)
+    try:
+        with pytest.raises(StoreError):
+            RedisStore({"url": f"redis://127.0.0.1:{replica}/0", "cluster": True})
+    finally:
+        redis_cluster.restart(replica)
+        redis_cluster.wait_ok(timeout=30)
+
+
+def test_cluster_store_follows_a_failover_without_being_rebuilt(cluster_store, redis_cluster):
+    store = cluster_store
+    store.revoke("c3", JTI, later(600))
+    master = redis_cluster.node_of_key(store.version_key("c3"))
+    replica = redis_cluster.replicas_of(master)[0]  # the revocation is on it before the master dies
+    wait_replicated(redis_cluster.node_client(replica), store.jti_key("c3", JTI), cluster=True)
+    redis_cluster.kill(master)
+    try:
+        redis_cluster.wait_failover(master)
+        answers = []
+        for _ in range(3):  # the first check after the failover may still meet the dead node
+            try:
+                answers.append(store.check("c3", JTI))
+                break
+            except StoreError as e:
+                answers.append(e)
+        assert answers[-1] == TokenState(revoked=True, version=0), answers
+    finally:
+        redis_cluster.restart(master)
+        redis_cluster.wait_ok(timeout=30)
+
+
+# --- Sentinel ----------------------------------------------------------------
+
+
+@pytest.mark.xfail(REDIS_PY_6, strict=True, raises=StoreError, reason=(
+    "redis-py 6+ connects a SentinelManagedConnection to its constructor default localhost:6379 when the first "
+    "command is sent (send_packed_command -> connect_check_health), bypassing connect(), the only place that asks "
+    "Sentinel for the master: RedisStore's check connections read localhost:6379 (a revoked token passes if a "
+    "Redis runs there; every check fails if none does; here the test guard refuses the connection)."))
+def test_sentinel_check_reads_the_master(sentinel_store):
+    store = sentinel_store
+    store.revoke("s1", JTI, later(600))
+    assert store.bump_version("s1") == 1
+    assert store.check("s1", JTI) == TokenState(revoked=True, version=1)
+    assert store.start_check("s1", GOOD_JTI)() == TokenState(revoked=False, version=1)
+
+
+@pytest.mark.xfail(REDIS_PY_6, strict=True, raises=StoreError, reason="the check path of redis-py 6+, as above")
+def test_sentinel_store_follows_a_failover_without_being_rebuilt(sentinel_store, redis_sentinel):
+    store = sentinel_store
+    store.revoke("s2", JTI, later(600))
+    replica = redis_sentinel.processes[redis_sentinel.replica_ports[0]].client()
+    wait_replicated(replica, store.jti_key("s2", JTI), cluster=False)  # the revocation is on the replica
+    killed = redis_sentinel.kill_master()
+    try:
+        redis_sentinel.wait_failover(killed)
+        answers = []
+        for _ in range(3):
+            try:
+                answers.append(store.check("s2", JTI))
+                break
+            except StoreError as e:
+                answers.append(e)
+        if isinstance(answers[-1], StoreError):
+            raise answers[-1]
+        assert answers[-1] == TokenState(revoked=True, version=0)
+    finally:
+        redis_sentinel.revive(killed)
