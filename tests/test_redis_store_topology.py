@@ -1,9 +1,9 @@
 """RedisStore on a real Redis Cluster and Sentinel (tests/topology.py).
 
-What the current store does right is asserted. What it gets wrong is an
-``xfail(strict=True)`` naming the finding (scripts/topology_store_probe.py
-shows the details): once the store is fixed the test passes, strictness turns
-that into a failure, and the marker is removed.
+Each test pins a behaviour that once was wrong (scripts/topology_store_probe.py
+shows how it was found): a check during a slot migration, a store built while
+its URL's node is down, a Sentinel master found by the check connections, and
+failovers followed without rebuilding the store.
 """
 
 from __future__ import annotations
@@ -68,16 +68,13 @@ def test_cluster_contract_and_one_mget_per_check(cluster_store, redis_cluster):
     assert store.bump_version("c1") == 1
     assert store.current_version("c1") == 1
     assert store.check("c1", JTI) == TokenState(revoked=True, version=1)
-    assert store.start_check("c1", GOOD_JTI)() == TokenState(revoked=False, version=1)
+    assert store.send_check("c1", GOOD_JTI)() == TokenState(revoked=False, version=1)
     with WireCommands() as wire:
         store.check("c1", GOOD_JTI)
-    assert wire.sent == [(redis_cluster.node_of_key(store.version_key("c1")), "MGET")]
+    node = redis_cluster.node_of_key(store.version_key("c1"))
+    assert wire.writes == [node]  # one pipeline of GETs: one socket write, one round trip to the user's node
 
 
-@pytest.mark.xfail(strict=True, raises=StoreError, reason=(
-    "MGET of two keys in a migrating slot gets TRYAGAIN whenever one key exists on its node and the other does "
-    "not: a good token's jti key exists nowhere, so every check of its user fails (after ~0.4 s of redis-py "
-    "retries) until the slot's migration ends. Two single-key GETs in one cluster pipeline follow ASK instead."))
 def test_cluster_check_of_a_good_token_while_its_slot_migrates(cluster_store, redis_cluster):
     store = cluster_store
     store.bump_version("c2")  # the user has a version key: it stays on the source until migrated
@@ -102,16 +99,18 @@ def test_cluster_check_of_a_good_token_while_its_slot_migrates(cluster_store, re
     assert answers and all(a == TokenState(revoked=False, version=1) for a in answers)
 
 
-@pytest.mark.xfail(strict=True, raises=redis.exceptions.RedisClusterException, reason=(
-    "RedisCluster() contacts its startup node while the store is built (in get_store(), outside the request's "
-    "StoreError handling); one unreachable url raises RedisClusterException, not a RedisError: a 500, not a 503, "
-    "although the cluster is healthy. The store should accept several startup nodes and map this to StoreError."))
-def test_cluster_store_built_while_its_url_node_is_down_raises_store_error(redis_cluster, timeouts):
+def test_cluster_store_is_built_while_a_node_is_down_and_fails_closed(redis_cluster, timeouts):
+    """Building the store contacts nothing; a check whose only startup node is
+    down is a StoreError (a 503), never a 500; with several startup nodes the
+    store works although one of them is down."""
     replica = next(p for p in redis_cluster.ports if p not in redis_cluster.masters())
     redis_cluster.kill(replica)
     try:
+        alone = RedisStore({"url": f"redis://127.0.0.1:{replica}/0", "cluster": True})
         with pytest.raises(StoreError):
-            RedisStore({"url": f"redis://127.0.0.1:{replica}/0", "cluster": True})
+            alone.check("c4", JTI)
+        several = RedisStore({"url": [f"redis://127.0.0.1:{replica}/0", redis_cluster.url], "cluster": True})
+        assert several.check("c4", JTI) == TokenState(revoked=False, version=0)
     finally:
         redis_cluster.restart(replica)
         redis_cluster.wait_ok(timeout=30)
@@ -142,20 +141,14 @@ def test_cluster_store_follows_a_failover_without_being_rebuilt(cluster_store, r
 # --- Sentinel ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(REDIS_PY_6, strict=True, raises=StoreError, reason=(
-    "redis-py 6+ connects a SentinelManagedConnection to its constructor default localhost:6379 when the first "
-    "command is sent (send_packed_command -> connect_check_health), bypassing connect(), the only place that asks "
-    "Sentinel for the master: RedisStore's check connections read localhost:6379 (a revoked token passes if a "
-    "Redis runs there; every check fails if none does; here the test guard refuses the connection)."))
 def test_sentinel_check_reads_the_master(sentinel_store):
     store = sentinel_store
     store.revoke("s1", JTI, later(600))
     assert store.bump_version("s1") == 1
     assert store.check("s1", JTI) == TokenState(revoked=True, version=1)
-    assert store.start_check("s1", GOOD_JTI)() == TokenState(revoked=False, version=1)
+    assert store.send_check("s1", GOOD_JTI)() == TokenState(revoked=False, version=1)
 
 
-@pytest.mark.xfail(REDIS_PY_6, strict=True, raises=StoreError, reason="the check path of redis-py 6+, as above")
 def test_sentinel_store_follows_a_failover_without_being_rebuilt(sentinel_store, redis_sentinel):
     store = sentinel_store
     store.revoke("s2", JTI, later(600))

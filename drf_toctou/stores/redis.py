@@ -14,7 +14,7 @@ revocation near 120 bytes of Redis memory (measured by ``make bench``).
 
 Options: ``url`` (``redis://``, ``rediss://``, ``unix://``), or ``client`` (a
 ready redis-py client), or ``sentinels`` + ``service_name``; ``cluster: True``
-for Redis Cluster; ``prefix`` (default ``"t"``); ``client_kwargs``;
+for Redis Cluster (``url`` may then be a list of startup nodes); ``prefix`` (default ``"t"``); ``client_kwargs``;
 ``min_replicas_ack`` + ``replicas_ack_timeout`` (ms): after every revocation,
 ``WAIT`` for that many replicas, and fail (503) when fewer acknowledged — so a
 failover cannot lose an acknowledged revocation. Socket timeouts are
@@ -25,13 +25,16 @@ Redis, answered at once with 503 rather than after a retry loop.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 import redis
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode
 from redis.retry import Retry
 
 from drf_toctou.exceptions import StoreError
@@ -54,6 +57,17 @@ def _compact(jti: str) -> bytes:
         except ValueError:
             pass
     return jti.encode()
+
+
+def _url_kwargs(url: str) -> dict[str, Any]:
+    """What a URL says besides the address (TLS, credentials), for a cluster client."""
+    parsed = urlparse(url)
+    found: dict[str, Any] = {"ssl": True} if parsed.scheme == "rediss" else {}
+    if parsed.username:
+        found["username"] = parsed.username
+    if parsed.password:
+        found["password"] = parsed.password
+    return found
 
 
 def _now_ms() -> int:
@@ -82,15 +96,41 @@ class RedisStore(BaseStore):
             raise ImproperlyConfigured(
                 "RedisStore needs STORE_OPTIONS 'url' (e.g. 'redis://127.0.0.1:6379/0'), 'client', "
                 "or 'sentinels' and 'service_name': it never guesses an address.")
+        if self.options.get("sentinels") and not self.options.get("service_name"):
+            raise ImproperlyConfigured("RedisStore with 'sentinels' needs 'service_name'.")
         self.prefix = self.options.get("prefix", "t")
-        self.client = self.options.get("client") or self._build_client()
-        self.cluster = isinstance(self.client, redis.RedisCluster)
-        pool = check_pool(self.client)
-        self._checks = CheckConnections(pool) if pool is not None else None
+        self.cluster = bool(self.options.get("cluster")) or isinstance(self.options.get("client"), redis.RedisCluster)
         self.min_replicas_ack = int(self.options.get("min_replicas_ack") or 0)
         self.replicas_ack_timeout = int(self.options.get("replicas_ack_timeout")
                                         or toctou_settings.STORE_TIMEOUT * 800)
-        self.ops = redis_ops.Scripts(self.client)
+        self._client: Any = self.options.get("client")
+        self._client_lock = threading.Lock()
+        self._checks: CheckConnections | None = None
+        self._ops: redis_ops.Scripts | None = None
+
+    @property
+    def client(self) -> Any:
+        """The redis-py client, built at first use: a cluster client contacts
+        its nodes when built, and a store must be buildable while Redis is
+        down (the request then gets a 503, and a later one a working store)."""
+        if self._client is None or self._ops is None:
+            with self._client_lock:
+                if self._client is None:
+                    try:
+                        self._client = self._build_client()
+                    except STORE_ERRORS as e:
+                        raise StoreError(f"redis store: {e}") from e
+                if self._ops is None:
+                    pool = check_pool(self._client)
+                    self._checks = CheckConnections(pool) if pool is not None else None
+                    self._ops = redis_ops.Scripts(self._client)
+        return self._client
+
+    @property
+    def ops(self) -> redis_ops.Scripts:
+        self.client  # noqa: B018  (builds the client and its scripts)
+        assert self._ops is not None
+        return self._ops
 
     def _build_client(self) -> Any:
         timeout = float(toctou_settings.STORE_TIMEOUT)
@@ -101,12 +141,14 @@ class RedisStore(BaseStore):
             **self.options.get("client_kwargs", {}),
         }
         if self.options.get("sentinels"):
-            if not self.options.get("service_name"):
-                raise ImproperlyConfigured("RedisStore with 'sentinels' needs 'service_name'.")
             sentinel = redis.Sentinel(self.options["sentinels"], sentinel_kwargs=kwargs, **kwargs)
             return sentinel.master_for(self.options["service_name"], **kwargs)
-        if self.options.get("cluster"):
-            return redis.RedisCluster.from_url(self.options["url"], **kwargs)
+        if self.cluster:
+            if int(redis.__version__.split(".")[0]) < 6:  # redis-py 5 retries cluster errors on its own
+                kwargs.setdefault("cluster_error_retry_attempts", 0)
+            urls = self.options["url"] if isinstance(self.options["url"], (list, tuple)) else [self.options["url"]]
+            nodes = [ClusterNode(parsed.hostname or "127.0.0.1", parsed.port or 6379) for parsed in map(urlparse, urls)]
+            return redis.RedisCluster(startup_nodes=nodes, **{**_url_kwargs(urls[0]), **kwargs})
         return redis.Redis.from_url(self.options["url"], **kwargs)
 
     # --- keys -------------------------------------------------------------------
@@ -137,12 +179,27 @@ class RedisStore(BaseStore):
         ``STORE_TIMEOUT``). Cluster and Sentinel clients take redis-py's own
         path: one ``MGET`` sent and read at once."""
         keys = self._check_keys(user_id, jti, session)
+        client = self.client
+        if self.cluster:
+            state = _state(*self._call(self._cluster_gets, client, keys))
+            return lambda: state
         if self._checks is None:
-            reply = self._call(self.client.mget, keys)
-            state = _state(*reply)
+            state = _state(*self._call(client.mget, keys))
             return lambda: state
         read = self._checks.send(keys, _store_error)
         return lambda: _state(*read())
+
+    @staticmethod
+    def _cluster_gets(client: Any, keys: list[bytes]) -> list[Any]:
+        """The check on a cluster: one GET per key in one pipeline — one round
+        trip to the user's node — since an MGET in a slot being migrated gets
+        TRYAGAIN whenever one key has moved and the other (a jti never
+        revoked) exists nowhere; single-key GETs follow ASK instead. Not one
+        atomic read, but each value only moves towards refusal."""
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.get(key)
+        return list(pipe.execute())
 
     # --- revocation -------------------------------------------------------------------
 
@@ -224,7 +281,8 @@ class RedisStore(BaseStore):
         caller must not believe it revoked."""
         if not self.min_replicas_ack:
             return self._call(command, self.client)
-        node = self.client.get_node_from_key(key).redis_connection if self.cluster else self.client
+        client = self.client
+        node = client.get_redis_connection(client.get_node_from_key(key)) if self.cluster else client
         pipe = node.pipeline(transaction=False)
         command(pipe)
         pipe.execute_command("WAIT", self.min_replicas_ack, self.replicas_ack_timeout)

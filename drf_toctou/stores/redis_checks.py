@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-STORE_ERRORS = (redis.RedisError, OSError)
+STORE_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException, OSError)
 
 # Pools whose connections can be built from their settings alone (Sentinel's
 # and Cluster's need their manager; they take redis-py's own path).
