@@ -156,6 +156,20 @@ def drf_views(resolver: Any = None, prefix: str = "") -> Iterator[tuple[str, Any
             yield route, entry.callback, bool(set(entry.pattern.regex.groupindex) - {"format"})
 
 
+def shadowed(route: str, callback: Any, urlconf: str | None = None) -> bool:
+    """Whether a route without parameters is answered by an earlier pattern
+    (e.g. dj-rest-auth's refresh view behind a project's own): unreachable."""
+    from django.urls import Resolver404, resolve
+
+    if any(char in route for char in "<([{*+\\"):
+        return False
+    try:
+        match = resolve("/" + route.replace("/?", "/").replace("^", "").replace("$", ""), urlconf)
+    except Resolver404:
+        return False
+    return match.func is not callback
+
+
 def methods_of(callback: Any) -> list[str]:
     view_class = callback.cls
     allowed = [m for m in view_class.http_method_names if m not in ("options", "head")]
@@ -207,8 +221,16 @@ def flag(endpoint: Endpoint, severity: str, reason: str) -> None:
 
 def audit(urlconf: str | None = None) -> list[Endpoint]:
     resolver = get_resolver(urlconf)
-    return [judge(route, method, callback, detail)
-            for route, callback, detail in drf_views(resolver) for method in methods_of(callback)]
+    endpoints = []
+    for route, callback, detail in drf_views(resolver):
+        hidden = shadowed(route, callback, urlconf)
+        for method in methods_of(callback):
+            endpoint = judge(route, method, callback, detail)
+            if hidden:  # never reached: an earlier pattern answers this path
+                endpoint.verdict, endpoint.severity = NOT_APPLICABLE, "ok"
+                endpoint.reasons = ["note: shadowed by an earlier URL pattern"]
+            endpoints.append(endpoint)
+    return endpoints
 
 
 

@@ -64,9 +64,10 @@ SESSION_CLIENT_IP_CHOICES = ("full", "hash", "none")
 def unknown_keys(given: Any, known: Any) -> list[str]:
     """One message per key of ``given`` not in ``known``, naming the closest known key."""
     messages = []
+    by_case = {str(k).lower(): str(k) for k in known}
     for key in sorted(set(given) - set(known), key=str):
-        close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.6)
-        messages.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        close = difflib.get_close_matches(str(key).lower(), list(by_case), n=1, cutoff=0.6)
+        messages.append(f"{key!r}" + (f" (did you mean {by_case[close[0]]!r}?)" if close else ""))
     return messages
 
 

@@ -10,7 +10,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router
 
-from drf_toctou.audit import drf_views, is_conditional, object_recheck, revalidation, token_view_problem
+from drf_toctou.audit import drf_views, is_conditional, object_recheck, revalidation, shadowed, token_view_problem
 from drf_toctou.authentication import BearerRevalidatingAuthentication
 
 W004_MSG = (
@@ -48,7 +48,7 @@ def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
     for route, callback, _detail in drf_views():
         view_class = callback.cls
         problem = token_view_problem(view_class)
-        if problem:
+        if problem and not shadowed(route, callback):
             found.append(checks.Error(E006_MSG.format(view=_name(view_class), route=route, problem=problem),
                                       hint=E006_HINT, id="drf_toctou.E006"))
         classes = list(getattr(view_class, "authentication_classes", ()))

@@ -1,5 +1,7 @@
+from django.contrib import admin
 from django.urls import include, path
-from rest_framework.routers import SimpleRouter
+from rest_framework.routers import DefaultRouter, SimpleRouter
+from rest_framework_simplejwt.views import TokenObtainPairView
 
 from tests.testapp import views
 
@@ -12,12 +14,22 @@ router.register("documents", views.DocumentViewSet, basename="document")
 router.register("u/documents", views.UnversionedDocumentViewSet, basename="udocument")
 router.register("open/documents", views.OpenDocumentViewSet, basename="odocument")
 
+api_root = DefaultRouter()  # its API root, with and without a format suffix
+api_root.register("notes", views.NoteViewSet, basename="rootnote")
+
 urlpatterns = [
     path("auth/", include("drf_toctou.urls")),
+    path("admin/", admin.site.urls),
     path("me/", views.MeView.as_view()),
+    path("change-password/", views.ChangePasswordView.as_view()),
     path("notes/<int:pk>/", views.NoteDetail.as_view()),
     path("admin-or-owner/notes/<int:pk>/", views.AdminOrOwnerNoteDetail.as_view()),
     path("naive/notes/<int:pk>/", views.NaiveNoteDetail.as_view()),
     path("naive/documents/<str:pk>/", views.NaiveDocumentDetail.as_view()),
+    # deliberate misconfigurations, named by toctou_audit and the start-up checks
+    path("plain/token/", TokenObtainPairView.as_view()),
+    path("jwt-first/notes/<int:pk>/", views.JwtFirstNoteDetail.as_view()),
+    path("anyone-or-owner/notes/<int:pk>/", views.AnyoneOrOwnerNoteDetail.as_view()),
+    path("dr/", include(api_root.urls)),
     path("", include(router.urls)),
 ]

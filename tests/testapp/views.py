@@ -25,6 +25,16 @@ class MeView(APIView):
         return Response({"id": request.user.pk, "username": request.user.get_username()})
 
 
+class ChangePasswordView(APIView):
+    """A project's own password change: the save revokes the old tokens, or
+    fails (503) without saving when the store can't."""
+
+    def post(self, request):
+        request.user.set_password(request.data["password"])
+        request.user.save()
+        return Response(status=204)
+
+
 class NoteDetail(generics.RetrieveUpdateDestroyAPIView):
     queryset = Note.objects.all()
     serializer_class = NoteSerializer
@@ -135,3 +145,20 @@ class NaiveDocumentDetail(APIView):
 class NaiveDictOwnerPermission(BasePermission):
     def has_object_permission(self, request, view, obj):
         return obj.get("owner_id") == str(request.user.pk)
+
+
+# --- misconfigurations the endpoint audit and the start-up checks must name ----
+
+
+class JwtFirstNoteDetail(NoteDetail):
+    """simplejwt's class before ours: it accepts the token first, unchecked
+    (TokenOwnershipPermission would refuse it: 403 token_auth_required)."""
+
+    authentication_classes = [JWTAuthentication, BearerRevalidatingAuthentication]
+    permission_classes = [IsAuthenticated]
+
+
+class AnyoneOrOwnerNoteDetail(NoteDetail):
+    """IsAuthenticated | TokenOwnershipPermission: the recheck never runs."""
+
+    permission_classes = [IsAuthenticated | TokenOwnershipPermission]

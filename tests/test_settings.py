@@ -1,0 +1,59 @@
+"""DRF_TOCTOU: read lazily, reloaded, validated (a typo is an error, never a
+silent default), and the plugin refusing to run half-installed."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
+
+from drf_toctou.settings import toctou_settings
+from drf_toctou.stores import get_store, reset_store
+from tests.helpers import access_for, bearer
+
+
+def test_settings_are_read_lazily_and_reloaded(settings):
+    assert toctou_settings.STORE_TIMEOUT == 0.25
+    settings.DRF_TOCTOU = {"STORE_TIMEOUT": 1.5}
+    assert toctou_settings.STORE_TIMEOUT == 1.5
+    assert toctou_settings.OWNER_FIELD == "owner_id"
+
+
+def test_unknown_setting_name_is_an_attribute_error():
+    with pytest.raises(AttributeError):
+        toctou_settings.NOPE
+
+
+def test_store_is_memoised_and_rebuilt_on_setting_change(settings):
+    first = get_store()
+    assert get_store() is first
+    settings.DRF_TOCTOU = {"STORE": "drf_toctou.stores.database.DatabaseStore", "STORE_OPTIONS": {"using": "default"}}
+    assert get_store() is not first
+
+
+def test_an_unknown_key_is_an_error_naming_the_closest_one(settings, db):
+    settings.DRF_TOCTOU = {"STORE_OPTION": {"url": "redis://127.0.0.1:1/0"}}
+    errors = [m for m in run_checks() if m.id == "drf_toctou.E004"]
+    assert errors and "'STORE_OPTION' (did you mean 'STORE_OPTIONS'?)" in errors[0].msg
+    with pytest.raises(ImproperlyConfigured, match="STORE_OPTIONS"):
+        toctou_settings.STORE_TIMEOUT  # noqa: B018  (never a silent default)
+
+
+def test_an_unknown_store_option_is_an_error_naming_the_closest_one(settings, db):
+    settings.DRF_TOCTOU = {"STORE": "drf_toctou.stores.redis.RedisStore", "STORE_OPTIONS": {"URL": "redis://x"}}
+    errors = [m for m in run_checks() if m.id == "drf_toctou.E001"]
+    assert errors and "'URL' (did you mean 'url'?)" in errors[0].msg
+
+
+def test_a_redis_store_without_an_address_is_an_error_not_a_default(settings, db):
+    settings.DRF_TOCTOU = {"STORE": "drf_toctou.stores.redis.RedisStore"}
+    errors = [m for m in run_checks() if m.id == "drf_toctou.E001"]
+    assert errors and "never guesses an address" in errors[0].msg
+
+
+def test_missing_from_installed_apps_fails_loudly_at_first_use(settings, users):
+    token = access_for(users[0])
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "drf_toctou"]
+    reset_store()
+    with pytest.raises(ImproperlyConfigured, match="add 'drf_toctou' to INSTALLED_APPS"):
+        bearer(token).get("/me/")
