@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from rest_framework_simplejwt.authentication import JWTAuthentication
+import pytest
+from rest_framework.test import APIClient
 
 from drf_toctou.authentication import BearerRevalidatingAuthentication
+from drf_toctou.permissions import TokenOwnershipPermission
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
-from tests.helpers import access_for, assert_refusal, bearer, pair_for, store_down, store_round_trips
+from tests.helpers import (
+    access_for,
+    after_object_check,
+    assert_refusal,
+    bearer,
+    pair_for,
+    store_down,
+    store_round_trips,
+)
 
 
 def test_valid_token_authenticates(store, users):
@@ -16,10 +26,25 @@ def test_valid_token_authenticates(store, users):
     assert response.json() == {"id": alice.pk, "username": "alice"}
 
 
-def test_is_a_drop_in_subclass_keeping_simplejwt_steps():
-    assert issubclass(BearerRevalidatingAuthentication, JWTAuthentication)
-    for step in ("get_header", "get_raw_token", "get_validated_token", "get_user", "check_token_state"):
-        assert callable(getattr(BearerRevalidatingAuthentication, step))
+def test_simplejwts_steps_and_ours_are_hooks_a_subclass_overrides(store, users):
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    calls: list[str] = []
+
+    def step(name):
+        def hook(self, *args, **kwargs):
+            calls.append(name)
+            return getattr(super(Custom, self), name)(*args, **kwargs)
+        return hook
+
+    steps = ("get_header", "get_raw_token", "get_validated_token", "check_token_state", "get_user")
+    Custom = type("Custom", (BearerRevalidatingAuthentication,), {name: step(name) for name in steps})
+    token = access_for(users[0])
+    request = Request(APIRequestFactory().get("/me/", HTTP_AUTHORIZATION=f"Bearer {token}"))
+    user, validated = Custom().authenticate(request)
+    assert (user, validated["jti"]) == (users[0], token["jti"])
+    assert calls == ["get_header", "get_raw_token", "get_validated_token", "check_token_state", "get_user"]
 
 
 def test_revoked_token_refused_on_the_very_next_request(store, users):
@@ -126,3 +151,35 @@ def test_a_store_fault_wins_over_the_users_own_refusal(store, users, settings):
     bob.delete()
     with store_down(store):
         assert_refusal(bearer(token).get("/me/"), 503, "token_state_unavailable")
+
+
+# --- every 401 carries its challenge (RFC 6750 §3) ------------------------------
+
+
+@pytest.mark.parametrize("case", ["revoked", "stale", "invalid", "malformed header", "none"])
+def test_every_401_carries_www_authenticate(case, store, users):
+    token = access_for(users[0])
+    if case == "revoked":
+        revoke_token(token)
+    if case == "stale":
+        revoke_user_tokens(users[0])
+    headers = {"revoked": f"Bearer {token}", "stale": f"Bearer {token}", "invalid": "Bearer not-a-token",
+               "malformed header": "Bearer a b", "none": None}[case]
+    client = APIClient()
+    if headers:
+        client.credentials(HTTP_AUTHORIZATION=headers)
+    response = client.get("/me/")
+    assert response.status_code == 401
+    expected = {"malformed header": 'Bearer realm="api", error="invalid_request"',
+                "none": 'Bearer realm="api"'}.get(case, 'Bearer realm="api", error="invalid_token"')
+    assert response["WWW-Authenticate"] == expected
+
+
+def test_a_refusal_at_the_point_of_use_carries_the_challenge_too(store, users):
+    from tests.testapp.models import Note
+
+    note = Note.objects.create(owner=users[0], title="x")
+    with after_object_check(TokenOwnershipPermission, lambda request, obj: revoke_token(request.auth)):
+        response = bearer(access_for(users[0])).patch(f"/v/notes/{note.pk}/", {"title": "y"}, format="json")
+    assert_refusal(response, 401, "token_revoked")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"'

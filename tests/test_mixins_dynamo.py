@@ -49,22 +49,60 @@ def stored(table, key="d1"):
     return table.get_item(Key={"id": key}, ConsistentRead=True).get("Item")
 
 
-def test_create_owner_from_token_key_generated_or_given(table, users):
+def test_create_owner_from_token_key_generated_by_the_server(table, users, doc):
     client = bearer(access_for(users[0]))
     made = client.post("/documents/", {"title": "t", "owner_id": str(users[1].pk)}, format="json")
     assert made.status_code == 201, made.json()
     body = made.json()
     assert len(body["id"]) == 32 and body["owner_id"] == str(users[0].pk) and made["ETag"] == '"v1"'
-    given = client.post("/documents/", {"id": "mine", "title": "t"}, format="json")
-    assert given.status_code == 201 and stored(table, "mine")["owner_id"] == str(users[0].pk)
-
-
-def test_create_never_overwrites(table, users, doc):
-    client = bearer(access_for(users[1]))
-    assert_refusal(client.post("/documents/", {"id": "d1", "title": "x"}, format="json"), 409, "write_conflict")
-    assert_refusal(client.post("/documents/", {"id": "d1", "title": "x"}, format="json", HTTP_IF_NONE_MATCH="*"),
-                   412, "precondition_failed")
+    # a key in the body is not the client's to choose: no oracle on other users' keys
+    probe = bearer(access_for(users[1])).post("/documents/", {"id": "d1", "title": "t"}, format="json")
+    assert probe.status_code == 201 and probe.json()["id"] != "d1"
     assert stored(table)["owner_id"] == str(users[0].pk)
+
+
+def test_client_chosen_keys_are_opt_in_and_never_overwrite(table, users, doc):
+    client = bearer(access_for(users[1]))
+    given = client.post("/k/documents/", {"id": "mine", "title": "t"}, format="json")
+    assert given.status_code == 201 and stored(table, "mine")["owner_id"] == str(users[1].pk)
+    taken = client.post("/k/documents/", {"id": "d1", "title": "x"}, format="json")
+    assert_refusal(taken, 409, "write_conflict")
+    assert "already exists" in taken.json()["detail"] and "retry" not in taken.json()["detail"]
+    none_match = client.post("/k/documents/", {"id": "d1", "title": "x"}, format="json", HTTP_IF_NONE_MATCH="*")
+    assert_refusal(none_match, 412, "precondition_failed")
+    assert "If-None-Match" in none_match.json()["detail"] and "If-Match failed" not in none_match.json()["detail"]
+    assert stored(table)["owner_id"] == str(users[0].pk)
+
+
+@pytest.mark.parametrize("field, value", [("ratio", 1e300), ("ratio", 1e-200), ("count", 10**40),
+                                          ("count", -(10**39))])
+def test_numbers_dynamodb_cannot_hold_are_a_400_naming_the_field(field, value, table, users, doc):
+    client = bearer(access_for(users[0]))
+    created = client.post("/documents/", {"title": "t", field: value}, format="json")
+    assert created.status_code == 400 and field in created.json(), created.content
+    updated = client.patch("/documents/d1/", {field: value}, format="json")
+    assert updated.status_code == 400 and field in updated.json(), updated.content
+    assert stored(table)["version"] == 1
+
+
+@pytest.mark.parametrize("header, status", [('"hX", "v1"', 200), ('"v5", "v1"', 200), ('W/"v1", "x", "v1"', 200),
+                                            ('"v\u00b2", "v1"', 200), ('W/"v1"', 412), ('"v1" junk', 412),
+                                            ("*", 200), ('"v2"', 412)])
+def test_if_match_lists_follow_rfc_9110(header, status, table, users, doc):
+    header = header.encode().decode("unicode_escape")
+    response = bearer(access_for(users[0])).patch("/documents/d1/", {"title": "x"}, format="json",
+                                                  HTTP_IF_MATCH=header)
+    assert response.status_code == status, (header, response.content)
+    if status == 412:
+        assert response.json()["code"] == "precondition_failed"
+
+
+def test_an_item_without_its_version_attribute_is_updated_not_a_500(table, users):
+    table.put_item(Item={"id": "old", "owner_id": str(users[0].pk), "title": "from before versions"})
+    client = bearer(access_for(users[0]))
+    etag = client.get("/documents/old/")["ETag"]
+    response = client.patch("/documents/old/", {"title": "x"}, format="json", HTTP_IF_MATCH=etag)
+    assert response.status_code == 200 and stored(table, "old")["version"] == 1 and response["ETag"] == '"v1"'
 
 
 def test_list_only_the_callers_items_by_index_and_by_scan(table, users, doc):

@@ -232,3 +232,31 @@ def test_another_authentication_class_is_refused_by_the_mixin(method, path, stor
     response = getattr(client, method)(path.format(pk=note.pk), {"title": "x"}, format="json")
     assert_refusal(response, 403, "token_auth_required")
     assert Note.objects.get(pk=note.pk).title == "alice's"
+
+
+@pytest.mark.parametrize("header, status", [('"hX", "v1"', 200), ('"v5", "v1"', 200), ('W/"v1", "x", "v1"', 200),
+                                            ('"v\\u00b2", "v1"', 200), ('W/"v1"', 412), ('"v1" junk', 412),
+                                            ("*", 200), ('"v2"', 412)])
+def test_if_match_lists_follow_rfc_9110(header, status, store, users, note):
+    header = header.encode().decode("unicode_escape")
+    response = bearer(access_for(users[0])).patch(f"/v/notes/{note.pk}/", {"title": "x"}, format="json",
+                                                  HTTP_IF_MATCH=header)
+    assert response.status_code == status, (header, response.content)
+    if status == 412:
+        assert response.json()["code"] == "precondition_failed"
+
+
+def test_in_front_of_a_read_only_viewset_it_stays_read_only(store, users, note):
+    alice, bob = bearer(access_for(users[0])), bearer(access_for(users[1]))
+    assert [n["title"] for n in alice.get("/ro/notes/").json()] == ["alice's"]
+    assert alice.get(f"/ro/notes/{note.pk}/")["ETag"].startswith('"h')  # no version_field: a content hash
+    assert_refusal(bob.get(f"/ro/notes/{note.pk}/"), 404, "not_found")
+    assert alice.post("/ro/notes/", {"title": "x"}, format="json").status_code == 405
+    assert alice.patch(f"/ro/notes/{note.pk}/", {"title": "x"}, format="json").status_code == 405
+
+
+def test_drfs_mixins_in_any_order(store, users, note):
+    alice = bearer(access_for(users[0]))
+    assert [n["title"] for n in alice.get("/picked/notes/").json()] == ["alice's"]
+    assert alice.patch(f"/picked/notes/{note.pk}/", {"title": "x"}, format="json").status_code == 200
+    assert alice.post("/picked/notes/", {"title": "x"}, format="json").status_code == 405  # no CreateModelMixin

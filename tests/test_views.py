@@ -113,3 +113,55 @@ def test_refresh_of_deleted_user_is_401_not_500(tokens, users, api):
 def test_access_token_is_not_a_refresh_token(tokens, api):
     response = api.post("/auth/token/refresh/", {"refresh": tokens["access"]}, format="json")
     assert_refusal(response, 401, "token_not_valid")
+
+
+# --- token/revoke/ (RFC 7009) and token/verify/ --------------------------------
+
+
+def test_revoke_needs_no_access_token_and_ends_the_refresh_tokens_session(tokens, api):
+    assert api.post("/auth/token/revoke/", {"token": tokens["refresh"]}, format="json").status_code == 200
+    assert_refusal(api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json"),
+                   401, "token_revoked")
+    assert_refusal(bearer(tokens["access"]).get("/me/"), 401, "session_revoked")  # the same grant
+    again = api.post("/auth/token/revoke/", {"token": tokens["refresh"]}, format="json")
+    assert again.status_code == 200  # already revoked: still 200
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "x" * 5000])
+def test_revoke_answers_200_for_an_unknown_or_invalid_token(token, store, api):
+    assert api.post("/auth/token/revoke/", {"token": token}, format="json").status_code == 200
+
+
+def test_revoke_an_access_token_revokes_only_it(tokens, api):
+    assert api.post("/auth/token/revoke/", {"token": tokens["access"]}, format="json").status_code == 200
+    assert_refusal(bearer(tokens["access"]).get("/me/"), 401, "token_revoked")
+    assert api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json").status_code == 200
+
+
+def test_revoke_refuses_another_users_token_where_it_can_tell(tokens, users, api):
+    _, bobs_refresh = pair_for(users[1])
+    response = bearer(tokens["access"]).post("/auth/token/revoke/", {"token": str(bobs_refresh)}, format="json")
+    assert_refusal(response, 403, "not_owner")
+    assert api.post("/auth/token/refresh/", {"refresh": str(bobs_refresh)}, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("body", [{}, {"token": 5}, ["token"]])
+def test_revoke_with_a_malformed_body_is_400(body, store, api):
+    assert_refusal(api.post("/auth/token/revoke/", body, format="json"), 400, "invalid_body")
+
+
+def test_verify_answers_invalid_for_a_revoked_or_stale_token(tokens, users, api):
+    assert api.post("/auth/token/verify/", {"token": tokens["access"]}, format="json").status_code == 200
+    other, _ = pair_for(users[0])
+    bearer(tokens["access"]).post("/auth/logout/")
+    assert_refusal(api.post("/auth/token/verify/", {"token": tokens["access"]}, format="json"), 401, "token_revoked")
+    bearer(other).post("/auth/logout-all/")
+    assert_refusal(api.post("/auth/token/verify/", {"token": str(other)}, format="json"), 401, "token_version_stale")
+
+
+@pytest.mark.parametrize("path, body", [("/auth/token/refresh/", {}), ("/auth/token/refresh/", {"refresh": ""}),
+                                        ("/auth/token/", {"username": "alice"}), ("/auth/token/verify/", {})])
+def test_field_errors_of_the_token_views_follow_the_error_contract(path, body, store, users, api):
+    response = api.post(path, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid" and response.json()["detail"] and response.json()["errors"]

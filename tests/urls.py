@@ -8,9 +8,12 @@ from tests.testapp import views
 router = SimpleRouter()
 router.register("v/notes", views.NoteViewSet, basename="vnote")
 router.register("u/notes", views.UnversionedNoteViewSet, basename="unote")
+router.register("ro/notes", views.ReadOnlyNoteViewSet, basename="ronote")
+router.register("picked/notes", views.PickedNoteViewSet, basename="pickednote")
 router.register("a/notes", views.AuthenticatedNoteViewSet, basename="anote")
 router.register("open/notes", views.OpenNoteViewSet, basename="onote")
 router.register("documents", views.DocumentViewSet, basename="document")
+router.register("k/documents", views.ClientKeyDocumentViewSet, basename="kdocument")
 router.register("u/documents", views.UnversionedDocumentViewSet, basename="udocument")
 router.register("open/documents", views.OpenDocumentViewSet, basename="odocument")
 
@@ -24,6 +27,7 @@ urlpatterns = [
     path("change-password/", views.ChangePasswordView.as_view()),
     path("notes/<int:pk>/", views.NoteDetail.as_view()),
     path("admin-or-owner/notes/<int:pk>/", views.AdminOrOwnerNoteDetail.as_view()),
+    path("owner-object/notes/<int:pk>/", views.OwnerObjectNoteDetail.as_view()),
     path("naive/notes/<int:pk>/", views.NaiveNoteDetail.as_view()),
     path("naive/documents/<str:pk>/", views.NaiveDocumentDetail.as_view()),
     # deliberate misconfigurations, named by toctou_audit and the start-up checks

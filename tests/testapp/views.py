@@ -41,6 +41,12 @@ class NoteDetail(generics.RetrieveUpdateDestroyAPIView):
     permission_classes = [TokenOwnershipPermission]
 
 
+class OwnerObjectNoteDetail(NoteDetail):
+    """owner_field names the ForeignKey itself: compared through its column."""
+
+    owner_field = "owner"
+
+
 class AdminOrOwnerNoteDetail(NoteDetail):
     permission_classes = [IsAdminUser | TokenOwnershipPermission]
 
@@ -62,7 +68,7 @@ class NaiveNoteDetail(generics.RetrieveUpdateDestroyAPIView):
 # --- conditional mixins (L3) -------------------------------------------------
 
 import boto3  # noqa: E402
-from rest_framework import viewsets  # noqa: E402
+from rest_framework import mixins, viewsets  # noqa: E402
 
 from drf_toctou.mixins import ConditionalDynamoMixin, ConditionalModelMixin  # noqa: E402
 
@@ -71,6 +77,21 @@ class NoteViewSet(ConditionalModelMixin, viewsets.ModelViewSet):
     queryset = Note.objects.all()
     serializer_class = NoteSerializer
     permission_classes = [TokenOwnershipPermission]
+    version_field = "version"
+
+
+class ReadOnlyNoteViewSet(ConditionalModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Note.objects.all()
+    serializer_class = NoteSerializer
+    permission_classes = [TokenOwnershipPermission]
+
+
+class PickedNoteViewSet(ConditionalModelMixin, mixins.ListModelMixin, mixins.UpdateModelMixin,
+                        viewsets.GenericViewSet):
+    """DRF's mixins listed in another order than ModelViewSet's."""
+
+    queryset = Note.objects.all()
+    serializer_class = NoteSerializer
     version_field = "version"
 
 
@@ -99,6 +120,7 @@ class DocumentSerializer(serializers.Serializer):
     body = serializers.CharField(required=False, allow_blank=True)
     score = serializers.DecimalField(max_digits=20, decimal_places=4, required=False)
     ratio = serializers.FloatField(required=False)
+    count = serializers.IntegerField(required=False)
     version = serializers.IntegerField(read_only=True)
 
 
@@ -108,6 +130,11 @@ class DocumentViewSet(ConditionalDynamoMixin, viewsets.GenericViewSet):
     permission_classes = [TokenOwnershipPermission]
     version_field = "version"
     owner_index = "by_owner"
+
+
+class ClientKeyDocumentViewSet(DocumentViewSet):
+    """Keys chosen by the client (opt-in): an existing key's 409 tells it exists."""
+
     client_keys = True
 
 
