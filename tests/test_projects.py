@@ -19,6 +19,7 @@ PROJECTS = sorted(p.name for p in (ROOT / "tests" / "projects").iterdir() if (p 
 @pytest.mark.parametrize("project", PROJECTS)
 def test_project(project):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": f"tests.projects.{project}.settings"}
+    env.pop("DATABASE_URL", None)  # SQLite: the parent run holds the PostgreSQL test database
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "python_files=check_*.py",
          "--ds", f"tests.projects.{project}.settings", "--no-migrations", f"tests/projects/{project}"],

@@ -16,8 +16,11 @@ LEEWAY = 30
 
 
 @pytest.fixture
-def leeway(settings):
+def leeway(settings, monkeypatch):
+    from rest_framework_simplejwt.state import token_backend
+
     settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "LEEWAY": LEEWAY}
+    monkeypatch.setattr(token_backend, "leeway", LEEWAY)  # simplejwt builds its backend once, at first use
 
 
 def expired_seconds_ago(token, seconds: int):
