@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from tests.testapp import views
+from tests.testapp import indirect_views, views
 
 router = SimpleRouter()
 router.register("v/notes", views.NoteViewSet, basename="vnote")
@@ -11,6 +11,13 @@ router.register("open/notes", views.OpenNoteViewSet, basename="onote")
 router.register("documents", views.DocumentViewSet, basename="document")
 router.register("u/documents", views.UnversionedDocumentViewSet, basename="udocument")
 router.register("open/documents", views.OpenDocumentViewSet, basename="odocument")
+# writer stamps and indirect references
+router.register("s/documents", indirect_views.StampedDocumentViewSet, basename="sdocument")
+router.register("r/documents", indirect_views.SealedDocumentViewSet, basename="rdocument")
+router.register("m/documents", indirect_views.MappedDocumentViewSet, basename="mdocument")
+router.register("r/notes", indirect_views.SealedNoteViewSet, basename="rnote")
+router.register("ru/notes", indirect_views.UnversionedSealedNoteViewSet, basename="runote")
+router.register("m/notes", indirect_views.MappedNoteViewSet, basename="mnote")
 
 urlpatterns = [
     path("auth/", include("drf_toctou.urls")),
