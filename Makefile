@@ -34,7 +34,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[redis,dynamodb,test,lint,bench]'
 	touch $(STAMP)
 
-# Plays S1-S6 over real HTTP against the naive and the protected endpoints.
+# Plays S1-S6 over real HTTP against the naive and the protected endpoints, then
+# S8: a write around the API reported by the Streams watcher.
 demo: $(STAMP)
 	$(BIN)/python -m sample_api.play_demo
 
