@@ -261,7 +261,7 @@ def test_foreign_and_absent_references_take_the_same_time(stamped_table, users, 
 
     for _ in range(20):  # warm up
         get_foreign(), get_absent()
-    pairs = scaled(150, 2000)
+    pairs = scaled(100, 2000)
     median, low, high, request = paired_difference(get_foreign, get_absent, pairs)
     print(f"\nforeign - absent: median {median * 1e6:+.0f} µs, 95 % CI [{low * 1e6:+.0f}, {high * 1e6:+.0f}] µs, "
           f"request {request * 1e3:.2f} ms, {pairs} pairs")

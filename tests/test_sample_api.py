@@ -132,3 +132,27 @@ def test_schema_describes_document_references_as_opaque_strings(server):
     assert parameter["schema"] == {"type": "string"} and "opaque reference" in parameter["description"]
     document = schema["components"]["schemas"]["ReferencedDocument"]["properties"]["id"]
     assert document["type"] == "string" and document["readOnly"] and "opaque reference" in document["description"]
+
+
+def test_bob_crawling_alices_references_and_raw_keys_hits_nothing(demo):
+    alice, bob = demo.login("alice"), demo.login("bob")
+    for i in range(5):
+        assert demo.call("POST", "/api/documents/", alice, {"title": f"crawl-{i}"})[0] == 201
+    references = [d["id"] for d in demo.call("GET", "/api/documents/", alice)[1] if d["title"].startswith("crawl-")]
+    raw_keys = [demo.raw_key("documents", reference, "alice") for reference in references]
+    gone = demo.call("POST", "/api/documents/", bob, {"title": "gone"})[1]["id"]
+    assert demo.call("DELETE", f"/api/documents/{gone}/", bob)[0] == 204
+
+    def crawl(token, value):
+        path = f"/api/documents/{value}/"
+        return [demo.call(method, path, token, body)[:2] for method, path, body in [
+            ("GET", path, None), ("PATCH", path, {"title": "x"}), ("PUT", path, {"title": "x"}),
+            ("POST", f"{path}transfer/", {"to": demo.ids["bob"]}), ("DELETE", path, None)]]
+
+    absent = crawl(bob, gone)
+    assert {status for status, _ in absent} == {404}
+    answers = [crawl(bob, value) for value in references + raw_keys] + [crawl(alice, key) for key in raw_keys]
+    assert sum(status < 400 for answer in answers for status, _ in answer) == 0  # 0 hits
+    assert all(answer == absent for answer in answers)  # the same 404 as a missing object, body included
+    assert not [d for d in demo.call("GET", "/api/documents/", bob)[1] if d["title"].startswith("crawl-")]
+    assert all(demo.call("GET", f"/api/documents/{r}/", alice)[0] == 200 for r in references)

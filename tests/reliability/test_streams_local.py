@@ -2,12 +2,14 @@
 GetShardIterator and GetRecords:
 
 - in-process, on the test views: the positive controls found exactly once,
-  across a restart after any record; a workload through the mixins clean;
+  across a restart after any record; the command on the same stream;
   write → finding latency of a tailing watcher; records judged per second;
-- next to the sample API on the same engine, fenced with DynamoDBStore: the
-  demo's protected traffic and a hammer with revocations give zero findings;
-  `manage.py toctou_watch` reports raw writes, stops on SIGTERM with its
-  checkpoint, and a restart reports the rest once.
+- next to the sample API on the same engine, fenced with DynamoDBStore (the
+  long version, `make reliability` only: a server of its own costs a minute):
+  the demo's protected traffic and a hammer with revocations give zero
+  findings; `manage.py toctou_watch` reports raw writes, stops on SIGTERM with
+  its checkpoint, and a restart reports the rest once. `make test` proves the
+  same on moto: tests/test_streams.py and the S8 test of test_sample_api.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections import Counter
 
 import boto3
 import pytest
+from django.core.management import CommandError, call_command
 
 from drf_toctou.mixins.dynamo import table_spec
 from drf_toctou.stamps import STAMP_ATTRIBUTE, make_stamp
@@ -96,7 +99,7 @@ def stamped_load(table, users, count: int) -> None:
                                  STAMP_ATTRIBUTE: make_stamp(identity, key, "create")})
 
 
-def test_watcher_on_dynamodb_local(on_local, users, report):
+def test_watcher_on_dynamodb_local(on_local, users, report, settings):
     expected = play_controls(on_local, users)
     found, tally = run_watcher()
     assert sorted((f.rule, f.key) for f in found) == sorted(expected)
@@ -105,6 +108,11 @@ def test_watcher_on_dynamodb_local(on_local, users, report):
         first, _ = run_watcher(limit=cut, checkpoints=checkpoints)
         rest, _ = run_watcher(checkpoints=checkpoints)
         assert sorted(f.id for f in first + rest) == sorted(f.id for f in found), cut
+    settings.DRF_TOCTOU = {**settings.DRF_TOCTOU, "STREAM_CHECKPOINT_TABLE": "cli_checkpoints"}
+    with pytest.raises(CommandError) as failed:  # the command, with checkpoints of its own
+        call_command("toctou_watch", "--table", STAMPED_TABLE, "--once", "--fail-on", "high")
+    assert failed.value.returncode == 1 and "5 finding(s)" in str(failed.value)
+    call_command("toctou_watch", "--table", STAMPED_TABLE, "--once", "--fail-on", "low")  # again: nothing new
     latencies = tail_latencies(on_local, users, scaled(5, 50))
     count = scaled(2000, 20000)
     stamped_load(on_local, users, count)
@@ -129,6 +137,8 @@ def test_watcher_on_dynamodb_local(on_local, users, report):
 
 @pytest.fixture(scope="module")
 def server(local):
+    if not FULL:
+        pytest.skip("the long version (a sample API server of its own): RELIABILITY_SCALE=full, make reliability")
     env = {"TOCTOU_STORE": "dynamodb", "DYNAMODB_ENDPOINT_URL": local.url, "AWS_ACCESS_KEY_ID": "local",
            "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1", "SAMPLE_API_DOCUMENTS_TABLE": TABLE,
            "TOCTOU_STORE_TIMEOUT": "2"}  # a JVM warming up on a shared machine is not what is tested here
@@ -162,6 +172,7 @@ def test_demo_traffic_and_a_hammer_then_raw_writes_through_the_command(server, l
     assert clean == [], clean
     records = int(re.search(r"(\d+) record\(s\) judged", summary).group(1))
     assert records >= hammer.writes
+    print(f"\n{summary}; hammer: {hammer.writes} writes, {hammer.refused} refused, {hammer.revocations} revocations")
     report("streams: the demo's protected traffic + hammer on DynamoDB Local, DynamoDBStore", cases=records,
            failures=len(clean), note=f"toctou_watch --once: {summary}; hammer: {hammer.writes} writes, "
                                      f"{hammer.refused} refused, {hammer.revocations} revocations.")
