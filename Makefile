@@ -28,7 +28,7 @@ OLDEST := .venv-oldest
 matrix-oldest: redis-server
 	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install -q --upgrade pip
-	$(OLDEST)/bin/python -m pip install -q -e '.[redis,dynamodb,test]' 'Django>=4.2,<4.3' \
+	$(OLDEST)/bin/python -m pip install -q -e '.[redis,dynamodb,streams,test]' 'Django>=4.2,<4.3' \
 		'djangorestframework>=3.15,<3.16' 'djangorestframework-simplejwt==5.5.1' 'redis[hiredis]>=5.0,<5.1'
 	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/reliability --ignore=tests/test_sample_api.py
 
@@ -39,17 +39,18 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python 3.10+ is needed ($(PYTHON))."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[redis,dynamodb,test,lint,bench]'
+	$(BIN)/python -m pip install -q -e '.[redis,dynamodb,streams,test,lint,bench]'
 	touch $(STAMP)
 
 # Only what the sample API needs (the demo extra), unless the full set is there.
 $(DEMO_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python 3.10+ is needed ($(PYTHON))."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test -f $(STAMP) || $(BIN)/python -m pip install -q -e '.[redis,dynamodb,demo]'
+	test -f $(STAMP) || $(BIN)/python -m pip install -q -e '.[redis,dynamodb,streams,demo]'
 	touch $(DEMO_STAMP)
 
-# Plays the scenarios over real HTTP against the naive and the protected endpoints.
+# Plays the scenarios over real HTTP against the naive and the protected endpoints
+# (S1-S6, then S8: a write around the API reported by the Streams watcher).
 demo: $(DEMO_STAMP)
 	$(BIN)/python -m sample_api.play_demo
 

@@ -84,3 +84,24 @@ class Session(models.Model):
 
     def __str__(self) -> str:
         return f"session {self.session_id} (user {self.user_id})"
+
+
+class Reference(models.Model):
+    """A random reference minted for one user to one object of one view
+    (``MappedReferenceCodec``): it says nothing about the key it stands for."""
+
+    reference = models.CharField(_("reference"), max_length=64, primary_key=True)
+    scope = models.CharField(_("scope"), max_length=200)
+    user_id = models.CharField(_("user id"), max_length=255)
+    key = models.CharField(_("object key"), max_length=1024)
+    key_hash = models.CharField(_("sha256 of the key"), max_length=64)  # indexable on every database
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("object reference")
+        verbose_name_plural = _("object references")
+        constraints = [models.UniqueConstraint(fields=["scope", "user_id", "key_hash"],
+                                               name="drf_toctou_one_reference_per_user_and_key")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} (user {self.user_id}, {self.scope})"

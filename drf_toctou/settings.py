@@ -52,6 +52,19 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_CLIENT_IP": "full",
     # A store failing for the same cause is logged at ERROR once per this many seconds.
     "STORE_ERROR_LOG_INTERVAL": 60,
+    # The DynamoDB Streams watcher (drf_toctou.streams): its rules (dotted paths of
+    # Rule classes), the clock skew it forgives between servers (seconds), how long
+    # a deleted key counts as recently deleted (seconds), and its checkpoint table.
+    "STREAM_RULES": [
+        "drf_toctou.streams.rules.WrittenAfterRevocation",
+        "drf_toctou.streams.rules.NonOwnerWrite",
+        "drf_toctou.streams.rules.Resurrection",
+        "drf_toctou.streams.rules.UnstampedWrite",
+        "drf_toctou.streams.rules.VersionRegression",
+    ],
+    "STREAM_CLOCK_MARGIN": 2.0,
+    "STREAM_RESURRECTION_WINDOW": 86400,
+    "STREAM_CHECKPOINT_TABLE": "drf_toctou_streams",
 }
 
 IMPORT_STRINGS = ("STORE",)

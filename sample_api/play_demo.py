@@ -1,5 +1,7 @@
 """`make demo`: start the sample API as a real server process on loopback and
-play S1–S6 over real HTTP against the naive and the protected endpoints.
+play S1–S6 over real HTTP against the naive and the protected endpoints; then
+S8: a write around the API with a revoked token, reported by the Streams
+watcher (`manage.py toctou_watch`) running next to the server.
 
 Each run: the victim request (a PATCH by alice) pauses at a demo-only pause
 point — after authentication (S1, S2) or after the object-level check (S3–S6) —
@@ -159,9 +161,10 @@ class Demo:
         status, made, _ = self.call("POST", f"/api/{resource}/", helper, {"title": "original"})
         assert status == 201, (status, made)
         key = made["id"]
+        raw = self.raw_key(resource, key, "alice")
         context = {"victim": victim, "helper": helper, "path": f"/api/{resource}/{key}/"}
         etag = self.call("GET", context["path"], victim)[2].get("ETag", "*")
-        target = context["path"] if mode == "protected" else f"/api/naive/{resource}/{key}/"
+        target = context["path"] if mode == "protected" else f"/api/naive/{resource}/{raw}/"
         answer: dict[str, Any] = {}
         started = time.monotonic()
 
@@ -179,10 +182,17 @@ class Demo:
         run.timeline["answered"] = answer["at"]
         run.status, body, _ = answer["reply"]
         run.code = body.get("code", "") if isinstance(body, dict) else ""
-        stored = self.call("GET", f"/demo/inspect/{resource}/{key}/")[1]
+        stored = self.call("GET", f"/demo/inspect/{resource}/{raw}/")[1]
         run.landed = 200 <= run.status < 300 and stored.get("title") == VICTIM_TITLE
         run.state = self.describe(stored, interfered)
         return run
+
+    def raw_key(self, resource: str, reference: str, user: str) -> str:
+        """The stored key behind what the protected API answered: documents
+        carry per-user references, which the naive twins don't understand."""
+        if resource != "documents":
+            return str(reference)
+        return str(self.call("GET", f"/demo/inspect/documents/{reference}/?as={self.ids[user]}")[1]["key"])
 
     def describe(self, stored: dict[str, Any], interfered: int) -> str:
         if not stored["exists"]:
@@ -258,16 +268,21 @@ def main(argv: list[str] | None = None) -> int:
         demo = Demo(server.url, args.pause)
         runs = play_all(demo)
         print_table(runs, demo, args.pause)
+        from sample_api.demo_streams import play_s8, print_s8
+
+        s8 = play_s8(server, demo)
+        print_s8(s8)
     finally:
         server.stop()
     lost, unexpected = failures(runs)
     naive_total = sum(r.mode == "naive" for r in runs)
-    if lost or unexpected:
+    if lost or unexpected or not s8.detected:
         print(f"\nVERDICT: FAIL — protected endpoints lost {len(lost)} race(s); "
-              f"{len(unexpected)} naive run(s) did not show the race.")
+              f"{len(unexpected)} naive run(s) did not show the race; S8 {'' if s8.detected else 'not '}detected.")
         return 1
     print(f"\nVERDICT: the naive endpoints lost {naive_total}/{naive_total} races; "
-          f"drf-toctou refused all {len(runs) - naive_total} stale writes.")
+          f"drf-toctou refused all {len(runs) - naive_total} stale writes, and its watcher reported the write "
+          f"around the API {s8.latency * 1000:.0f} ms after it landed.")
     return 0
 
 

@@ -50,12 +50,16 @@ def test_every_resource_endpoint(demo, resource):
     assert status == 200 and got["title"] == "smoke"
     assert call("PATCH", path, token, {"title": "patched"}, **{"If-Match": headers["ETag"]})[0] == 200
     assert call("PUT", path, token, {"title": "put"})[0] == 200
-    naive = f"/api/naive/{resource}/{made['id']}/"
+    naive = f"/api/naive/{resource}/{demo.raw_key(resource, made['id'], 'alice')}/"
     assert call("GET", naive, token)[0] == 200
     assert call("PATCH", naive, token, {"title": "naive"})[0] == 200
     bob = demo.login("bob")
     assert call("GET", path, bob)[1]["code"] == "not_found"
     assert call("POST", f"{path}transfer/", token, {"to": demo.ids["bob"]})[0] == 200
+    if resource == "documents":  # references are per user: bob's for the same document differs
+        [mine] = [d for d in call("GET", f"/api/{resource}/", bob)[1] if d["title"] == "naive"]
+        assert mine["id"] != made["id"] and call("GET", path, bob)[0] == 404
+        path = f"/api/{resource}/{mine['id']}/"
     assert call("GET", path, bob)[0] == 200
     assert call("DELETE", path, bob)[0] == 204
     assert call("GET", path, bob)[0] == 404
@@ -109,3 +113,46 @@ def test_demo_pause_is_inert_outside_the_demo_settings():
     from sample_api.api.demo import pause_seconds
 
     assert pause_seconds() == 0.0
+
+
+def test_demo_s8_the_watcher_reports_a_write_around_the_api(server, demo):
+    from sample_api.demo_streams import play_s8
+
+    run = play_s8(server, demo)
+    assert run.detected, run
+    assert run.refused == "401 token_revoked"
+    assert run.finding["severity"] == "high" and run.finding["writer"]["user_id"] == str(demo.ids["alice"])
+    assert run.latency < 5, run.latency
+    assert run.naive_id != run.protected_id and run.naive_id not in run.protected_id
+
+
+def test_schema_describes_document_references_as_opaque_strings(server):
+    schema = request(server.url, "GET", "/api/schema/?format=json")[1]
+    [parameter] = [p for p in schema["paths"]["/api/documents/{id}/"]["get"]["parameters"] if p["in"] == "path"]
+    assert parameter["schema"] == {"type": "string"} and "opaque reference" in parameter["description"]
+    document = schema["components"]["schemas"]["ReferencedDocument"]["properties"]["id"]
+    assert document["type"] == "string" and document["readOnly"] and "opaque reference" in document["description"]
+
+
+def test_bob_crawling_alices_references_and_raw_keys_hits_nothing(demo):
+    alice, bob = demo.login("alice"), demo.login("bob")
+    for i in range(5):
+        assert demo.call("POST", "/api/documents/", alice, {"title": f"crawl-{i}"})[0] == 201
+    references = [d["id"] for d in demo.call("GET", "/api/documents/", alice)[1] if d["title"].startswith("crawl-")]
+    raw_keys = [demo.raw_key("documents", reference, "alice") for reference in references]
+    gone = demo.call("POST", "/api/documents/", bob, {"title": "gone"})[1]["id"]
+    assert demo.call("DELETE", f"/api/documents/{gone}/", bob)[0] == 204
+
+    def crawl(token, value):
+        path = f"/api/documents/{value}/"
+        return [demo.call(method, path, token, body)[:2] for method, path, body in [
+            ("GET", path, None), ("PATCH", path, {"title": "x"}), ("PUT", path, {"title": "x"}),
+            ("POST", f"{path}transfer/", {"to": demo.ids["bob"]}), ("DELETE", path, None)]]
+
+    absent = crawl(bob, gone)
+    assert {status for status, _ in absent} == {404}
+    answers = [crawl(bob, value) for value in references + raw_keys] + [crawl(alice, key) for key in raw_keys]
+    assert sum(status < 400 for answer in answers for status, _ in answer) == 0  # 0 hits
+    assert all(answer == absent for answer in answers)  # the same 404 as a missing object, body included
+    assert not [d for d in demo.call("GET", "/api/documents/", bob)[1] if d["title"].startswith("crawl-")]
+    assert all(demo.call("GET", f"/api/documents/{r}/", alice)[0] == 200 for r in references)

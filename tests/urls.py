@@ -3,7 +3,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter, SimpleRouter
 from rest_framework_simplejwt.views import TokenObtainPairView
 
-from tests.testapp import views
+from tests.testapp import indirect_views, views
 
 router = SimpleRouter()
 router.register("v/notes", views.NoteViewSet, basename="vnote")
@@ -16,6 +16,13 @@ router.register("documents", views.DocumentViewSet, basename="document")
 router.register("k/documents", views.ClientKeyDocumentViewSet, basename="kdocument")
 router.register("u/documents", views.UnversionedDocumentViewSet, basename="udocument")
 router.register("open/documents", views.OpenDocumentViewSet, basename="odocument")
+# writer stamps and indirect references
+router.register("s/documents", indirect_views.StampedDocumentViewSet, basename="sdocument")
+router.register("r/documents", indirect_views.SealedDocumentViewSet, basename="rdocument")
+router.register("m/documents", indirect_views.MappedDocumentViewSet, basename="mdocument")
+router.register("r/notes", indirect_views.SealedNoteViewSet, basename="rnote")
+router.register("ru/notes", indirect_views.UnversionedSealedNoteViewSet, basename="runote")
+router.register("m/notes", indirect_views.MappedNoteViewSet, basename="mnote")
 
 api_root = DefaultRouter()  # its API root, with and without a format suffix
 api_root.register("notes", views.NoteViewSet, basename="rootnote")

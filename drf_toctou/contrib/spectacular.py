@@ -14,7 +14,8 @@ from drf_spectacular.extensions import (
 )
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 
 from drf_toctou.settings import jwt_settings
@@ -160,11 +161,28 @@ REFUSALS = {
 }
 
 
+REFERENCE = ("An opaque reference to the object, minted for the caller: another user's reference, a "
+             "tampered one or a raw key answers 404 like a missing object.")
+
+
 class ToctouAutoSchema(AutoSchema):
     """drf-spectacular's AutoSchema plus the refusals drf-toctou adds to an
     operation: 401/503 with a revalidating authentication, 404 on objects
-    rechecked at use, 409/412 on conditional writes. Set it as
+    rechecked at use, 409/412 on conditional writes; on views with a
+    ``reference_codec``, the lookup is an opaque string. Set it as
     ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]``."""
+
+    def get_override_parameters(self) -> Any:
+        parameters = list(super().get_override_parameters())
+        codec = getattr(self.view, "get_reference_codec", lambda: None)()
+        if codec is not None:
+            import uritemplate
+
+            lookup = getattr(self.view, "lookup_url_kwarg", None) or getattr(self.view, "lookup_field", "pk")
+            names = {lookup, "id"} if lookup == "pk" else {lookup}
+            parameters += [OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.PATH, description=REFERENCE)
+                           for name in uritemplate.variables(self.path) if name in names]
+        return parameters
 
     def _get_response_bodies(self, direction: Any = "response") -> Any:
         responses = super()._get_response_bodies(direction)

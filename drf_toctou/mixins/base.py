@@ -23,6 +23,7 @@ from drf_toctou.exceptions import (
     WriteConflict,
 )
 from drf_toctou.mixins.etag import ANY, IfMatch, make_etag, parse_if_match
+from drf_toctou.mixins.indirect import IndirectReferences
 from drf_toctou.ownership import is_owner
 from drf_toctou.refusals import reject
 from drf_toctou.settings import toctou_settings
@@ -62,12 +63,14 @@ def why_write_failed(current: dict[str, Any] | None, owner_field: str, user_id: 
     return PreconditionFailed if if_match is not None else WriteConflict
 
 
-class ConditionalMixinBase(ViewBase):
+class ConditionalMixinBase(IndirectReferences, ViewBase):
     """Shared by ``ConditionalModelMixin`` and ``ConditionalDynamoMixin``.
 
     Hooks: ``owner_field`` / ``get_owner_field()``, ``version_field``, and
-    ``before_write()``. The mixins act only for a request authenticated by
-    ``BearerRevalidatingAuthentication``, and only on the caller's objects.
+    ``before_write()``; ``reference_codec`` for indirect references
+    (``drf_toctou.mixins.indirect``). The mixins act only for a request
+    authenticated by ``BearerRevalidatingAuthentication``, and only on the
+    caller's objects.
     """
 
     owner_field: str | None = None
@@ -151,7 +154,7 @@ class ConditionalMixinBase(ViewBase):
         return if_match
 
     def _etag_of(self, content: dict[str, Any]) -> str:
-        return make_etag(content, self.version_field)
+        return make_etag(self.etag_content(content), self.version_field)
 
     def _ensure_owner(self, content: Any, owner_field: str, identity: TokenIdentity) -> None:
         if not is_owner(content, owner_field, identity.user_id):

@@ -22,17 +22,20 @@ the write (a short residual window; system check W012 says so).
 
 Hooks: DRF's (``get_queryset``, ``get_serializer_class``, ``perform_*`` —
 call ``super()``; they take ``**save_kwargs`` for ``serializer.save``), and
-``owner_field`` / ``get_owner_field()``, ``version_field``, ``before_write()``.
+``owner_field`` / ``get_owner_field()``, ``version_field``, ``before_write()``,
+``reference_codec`` (opaque per-user references: ``drf_toctou.mixins.indirect``).
 The filtered ``UPDATE`` does not send ``pre_save``/``post_save``;
 ``auto_now`` fields are still set.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 
@@ -74,6 +77,8 @@ class ConditionalModelMixin(ConditionalMixinBase):
         """DRF's filters; a collection request (no lookup in the URL) sees only
         the caller's rows."""
         queryset = super().filter_queryset(queryset)
+        if self._reference_refused:
+            queryset = queryset.filter(pk__isnull=True)  # the lookup still runs, and finds nothing
         if (self.lookup_url_kwarg or self.lookup_field) in self.kwargs:
             return queryset
         return queryset.filter(**{self._owner_column(queryset.model): self._caller().user_id})
@@ -81,6 +86,7 @@ class ConditionalModelMixin(ConditionalMixinBase):
     def get_object(self) -> Any:
         """DRF's lookup and object permissions, with the token rechecked in the
         same breath as the object's read; then the mixin's own owner check."""
+        self._resolve_reference()
         with self._recheck_with_read() as identity:
             try:
                 instance = super().get_object()
@@ -125,6 +131,36 @@ class ConditionalModelMixin(ConditionalMixinBase):
             _, deleted = self.get_queryset().using(alias).filter(pk=instance.pk, **expected).delete()
             if not deleted.get(instance._meta.label):
                 raise ConditionFailed(self._why(instance.pk, expected, alias, if_match))
+
+    # --- indirect references (reference_codec) -----------------------------------------
+
+    def get_serializer_class(self) -> Any:
+        return self.referencing_serializer(super().get_serializer_class())
+
+    def reference_key_field(self) -> str:
+        model = self.get_queryset().model
+        return str(model._meta.pk.name if self.lookup_field == "pk" else self.lookup_field)
+
+    def _resolve_reference(self) -> None:
+        """With a codec, the URL's reference becomes the key; one refused
+        becomes a key of the right type, looked up as usual and never found."""
+        name = self.lookup_url_kwarg or self.lookup_field
+        if self.get_reference_codec() is None or name not in self.kwargs or self.__dict__.get("_resolved"):
+            return
+        self._resolved = True  # get_object may run twice: decode once
+        key = self.key_from_url(str(self.kwargs[name]))
+        self.kwargs[name] = self._unfindable_key() if key is None else key
+
+    def _unfindable_key(self) -> str:
+        model = self.get_queryset().model
+        field = model._meta.pk if self.lookup_field == "pk" else model._meta.get_field(self.lookup_field)
+        for candidate in ("0", str(uuid.UUID(int=0))):
+            try:
+                field.to_python(candidate)
+                return candidate
+            except ValidationError:
+                continue
+        return "0"
 
     # --- internals --------------------------------------------------------------
 

@@ -21,19 +21,9 @@ def prepare() -> None:
 
 
 def ensure_documents_table() -> None:
+    """The documents table as DocumentViewSet declares it: key, owner index,
+    and the stream its writer stamps are watched on."""
+    from drf_toctou.dynamodb import ensure_table
+
     client = boto3.client("dynamodb", endpoint_url=settings.DYNAMODB_ENDPOINT_URL, region_name=settings.DYNAMODB_REGION)
-    name = settings.SAMPLE_API_DOCUMENTS_TABLE
-    try:
-        client.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"},
-                                  {"AttributeName": "owner_id", "AttributeType": "S"}],
-            GlobalSecondaryIndexes=[{"IndexName": "by_owner",
-                                     "KeySchema": [{"AttributeName": "owner_id", "KeyType": "HASH"}],
-                                     "Projection": {"ProjectionType": "ALL"}}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    except client.exceptions.ResourceInUseException:
-        pass
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ensure_table(client, settings.SAMPLE_API_DOCUMENTS_TABLE, "id", {"by_owner": "owner_id"}, stream=True)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from drf_toctou.mixins import ConditionalDynamoMixin, ConditionalModelMixin
 from drf_toctou.permissions import TokenOwnershipPermission
+from drf_toctou.references import SealedReferenceCodec
 from sample_api.api.demo import BEFORE_WRITE, pause
 from sample_api.api.models import Note
 from sample_api.api.serializers import DocumentSerializer, MeSerializer, NoteSerializer, TransferSerializer
@@ -47,13 +48,19 @@ class NoteViewSet(DemoPauseMixin, ConditionalModelMixin, viewsets.ModelViewSet):
 
 
 class DocumentViewSet(DemoPauseMixin, ConditionalDynamoMixin, viewsets.GenericViewSet):
-    """Documents in DynamoDB: conditional writes, fenced with DynamoDBStore."""
+    """Documents in DynamoDB: conditional writes, fenced with DynamoDBStore;
+    every write stamped with its writer (for the Streams watcher), opaque
+    per-user references instead of keys."""
 
     serializer_class = DocumentSerializer
     permission_classes = [TokenOwnershipPermission]
     version_field = "version"
     owner_index = "by_owner"
     lookup_value_regex = "[A-Za-z0-9_-]{1,200}"
+    stamp_writes = True
+    transfer_actions = ("transfer",)
+    reference_codec = SealedReferenceCodec()
+    reference_scope = "documents"
 
     @property
     def table_name(self):

@@ -89,9 +89,14 @@ class Hammer:
             writer.used.append(jti_of(writer.token))
             status, made, _ = self.call("POST", f"/api/{self.resource}/", writer.token, {"title": "start"})
             assert status == 201, (status, made)
-            writer.key = str(made["id"])
-            prefix = f"/api/{self.resource}/" if self.mode == "protected" else f"/api/naive/{self.resource}/"
-            writer.path = f"{prefix}{writer.key}/"
+            reference = writer.key = str(made["id"])
+            if self.resource == "documents":  # the API shows per-user references; inspect and the naive twin take keys
+                me = self.call("GET", "/api/me/", writer.token)[1]["id"]
+                writer.key = str(self.call("GET", f"/demo/inspect/documents/{reference}/?as={me}")[1]["key"])
+            if self.mode == "protected":
+                writer.path = f"/api/{self.resource}/{reference}/"
+            else:
+                writer.path = f"/api/naive/{self.resource}/{writer.key}/"
 
     def write_loop(self, index: int) -> None:
         writer = self.writers[index]
