@@ -58,8 +58,10 @@ class Server:
         commands = [["migrate", "-v", "0"], ["demo_users"]]
         if self.setup_script:
             commands.append(["shell", "-c", self.setup_script])
+        # Set-up commands meet cold stores (DynamoDB Local's JVM warming up): a request's timeout is not theirs.
+        setup_env = {"TOCTOU_STORE_TIMEOUT": "5", **self.env}
         for command in commands:
-            subprocess.run(MANAGE + command, env=self.env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(MANAGE + command, env=setup_env, check=True, stdout=subprocess.DEVNULL)
         self.log = open(Path(self.dir.name) / "server.log", "w")
         self.process = subprocess.Popen(MANAGE + ["runserver", f"127.0.0.1:{self.port}", "--noreload"],
                                         env=self.env, stdout=self.log, stderr=subprocess.STDOUT)

@@ -83,3 +83,13 @@ def test_check_is_one_round_trip(store):
     store.revoke("1", "j", later(60))
     store.bump_version("1")
     assert store_round_trips(store, lambda: store.check("1", "j"))[0] == 1
+
+
+def test_a_second_revocation_keeps_the_first_time_and_never_shortens(store):
+    store.revoke("1", "jti-t", later(60))
+    first = store.token_history("1", "jti-t", None, 0).revoked_at
+    __import__("time").sleep(0.01)
+    store.revoke("1", "jti-t", later(30))  # shorter: ignored
+    store.revoke("1", "jti-t", later(120))  # longer: kept
+    assert store.token_history("1", "jti-t", None, 0).revoked_at == first
+    assert store.check("1", "jti-t").revoked is True

@@ -85,8 +85,14 @@ class DynamoDBStore(BaseStore):
                           session_revoked=bool(session) and live(session_key(session or ""), ended=True))
 
     def revoke(self, user_id: str, jti: str, keep_until: int) -> None:
-        item = {KEY: jti_key(jti), "uid": user_id, EXPIRES: int(keep_until), "at": _ms(), "k": "r"}
-        self._call("put_item", **self.table.request(Item=item))
+        """A second revocation keeps the first one's time and only lengthens it."""
+        key = {KEY: jti_key(jti)}
+        self._call("update_item", **self.table.request(
+            Key=key, UpdateExpression="SET #u = :uid, #k = :r, #a = if_not_exists(#a, :now), "
+                                      "#e = if_not_exists(#e, :keep)",
+            ExpressionAttributeNames={"#u": "uid", "#k": "k", "#a": "at", "#e": EXPIRES},
+            ExpressionAttributeValues={":uid": user_id, ":r": "r", ":now": _ms(), ":keep": int(keep_until)}))
+        self._lengthen(key, keep_until)
 
     def bump_version(self, user_id: str) -> int:
         answer = self._call("update_item", **self.table.request(
@@ -126,9 +132,13 @@ class DynamoDBStore(BaseStore):
                                       "REMOVE #s",
             ExpressionAttributeNames={"#r": "revoked_at", "#u": "uid", "#e": EXPIRES, "#s": "suid"},
             ExpressionAttributeValues={":now": _ms(), ":uid": user_id, ":keep": int(keep_until)}))
-        try:  # never shorten how long the session stays ended
-            extend = {"UpdateExpression": "SET #e = :keep", "ExpressionAttributeNames": {"#e": EXPIRES},
-                      "ExpressionAttributeValues": {":keep": int(keep_until)}}
+        self._lengthen(key, keep_until)
+
+    def _lengthen(self, key: dict[str, str], keep_until: int) -> None:
+        """Set ``expires_at`` to ``keep_until`` unless it is later already."""
+        extend = {"UpdateExpression": "SET #e = :keep", "ExpressionAttributeNames": {"#e": EXPIRES},
+                  "ExpressionAttributeValues": {":keep": int(keep_until)}}
+        try:
             self.client.update_item(**self.table.request(
                 Key=key, **ddb.merge(extend, ddb.expression(Attr(EXPIRES).lt(int(keep_until))))))
         except ddb.ClientError as e:

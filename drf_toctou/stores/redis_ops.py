@@ -13,6 +13,19 @@ redis.call('HSET', KEYS[2], n, ARGV[1])
 return n
 """
 
+# KEYS: jti. ARGV: mark, keep-until. A revocation keeps its first time and is only ever lengthened.
+REVOKE = """
+local found = redis.call('GET', KEYS[1])
+if found and string.sub(found, 1, 1) == 'r' then
+  local ttl = redis.call('TTL', KEYS[1])
+  local clock = redis.call('TIME')
+  if ttl >= 0 and tonumber(clock[1]) + ttl < tonumber(ARGV[2]) then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
+return 1
+"""
+
 # KEYS: jti. ARGV: mark, keep-until. Nil when this call set the mark, else what was there.
 CONSUME = """
 local found = redis.call('GET', KEYS[1])
@@ -91,6 +104,7 @@ class Scripts:
 
     def __init__(self, client: Any) -> None:
         self.bump = client.register_script(BUMP)
+        self.revoke = client.register_script(REVOKE)
         self.consume = client.register_script(CONSUME)
         self.end_session = client.register_script(END_SESSION)
         self.save_session = client.register_script(SAVE_SESSION)
