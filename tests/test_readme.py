@@ -32,9 +32,56 @@ def block_with(text: str) -> str:
     return next(block for block in BLOCKS if text in block)
 
 
+def dynamo_names() -> dict:
+    from rest_framework import viewsets
+
+    from drf_toctou.mixins import ConditionalDynamoMixin
+    from tests.testapp.views import DocumentSerializer
+
+    return {"ConditionalDynamoMixin": ConditionalDynamoMixin, "viewsets": viewsets,
+            "DocumentSerializer": DocumentSerializer}
+
+
+def test_stamped_view_example(db):
+    view = run(block_with("stamp_writes = True"), **dynamo_names())["DocumentViewSet"]
+    assert view.stamp_writes is True and view.transfer_actions == ("transfer",)
+
+
+def test_stream_finding_receiver_example():
+    from types import SimpleNamespace
+
+    from drf_toctou.signals import stream_finding
+
+    alerts = []
+    names = run(block_with("@receiver(stream_finding)"), alert=alerts.append)
+    try:
+        finding = SimpleNamespace(severity="high", as_json=lambda: "{}")
+        stream_finding.send(sender=None, finding=finding)
+        stream_finding.send(sender=None, finding=SimpleNamespace(severity="low", as_json=lambda: "{}"))
+    finally:
+        stream_finding.disconnect(names["page_someone"])
+    assert alerts == ["{}"]
+
+
+def test_rule_of_your_own_example():
+    from types import SimpleNamespace
+
+    rule = run(block_with("class NoEmptyTitles"))["NoEmptyTitles"]()
+    assert rule.judge(SimpleNamespace(new={"title": ""}), None) == "a document without a title"
+    assert rule.judge(SimpleNamespace(new={"title": "x"}), None) is None
+
+
+def test_reference_codec_example(db):
+    from drf_toctou.references import SealedReferenceCodec
+
+    view = run(block_with("reference_codec = "), **dynamo_names())["DocumentViewSet"]
+    assert isinstance(view.reference_codec, SealedReferenceCodec) and view.reference_scope == "documents"
+
+
 def test_every_python_block_is_exercised_below():
     anchors = ["DRF_TOCTOU = {", "REST_AUTH = {", "revoke_token(token)", "class MemoryStore", "class NoteDetail",
-               "class NoteViewSet", "class DocumentViewSet", "@receiver(token_rejected)"]
+               "class NoteViewSet", "owner_index = ", "@receiver(token_rejected)", "stamp_writes = True",
+               "@receiver(stream_finding)", "class NoEmptyTitles", "reference_codec = "]
     assert len(BLOCKS) == len(anchors)
     assert all(any(anchor in block for block in BLOCKS) for anchor in anchors)
 
@@ -91,12 +138,12 @@ def test_revocation_example(store, users):
 
 
 @pytest.mark.parametrize("anchor", ["class NoteDetail", "class NoteViewSet", "class ReadOnlyNoteViewSet",
-                                    "class DocumentViewSet"])
+                                    "owner_index = "])
 def test_view_examples_define_working_views(anchor, db):
     """The README's class lines build (no MRO error) and route what they promise."""
     names = run(block_with(anchor))
-    view = names[anchor.split()[1]]
-    if "ViewSet" not in anchor:
+    view = names["DocumentViewSet" if anchor == "owner_index = " else anchor.split()[1]]
+    if anchor == "class NoteDetail":
         assert callable(view.as_view())
         return
     from rest_framework.routers import SimpleRouter
