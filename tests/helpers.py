@@ -131,3 +131,36 @@ def store_down(store):
         for name in names:
             stack.enter_context(mock.patch.object(type(store), name, down))
         yield
+
+
+@contextmanager
+def after_authentication(action, authentication=None):
+    """Run ``action(user, token)`` right after ``authentication`` (default: ours)
+    accepted a token: the injection point of the S1/S2 race tests."""
+    if authentication is None:
+        from drf_toctou.authentication import BearerRevalidatingAuthentication as authentication
+    original = authentication.authenticate
+
+    def authenticated(self, request):
+        result = original(self, request)
+        if result is not None:
+            action(*result)
+        return result
+
+    with mock.patch.object(authentication, "authenticate", authenticated):
+        yield
+
+
+@contextmanager
+def recording_sends(store, events):
+    """For a store that sends ahead: note "check sent" as each check's question
+    is written and "answer read" as its answer is read."""
+    send_check = type(store).send_check
+
+    def sending(self, user_id, jti, session=None):
+        answer = send_check(self, user_id, jti, session)
+        events.append("check sent")
+        return lambda: events.append("answer read") or answer()
+
+    with mock.patch.object(type(store), "send_check", sending):
+        yield

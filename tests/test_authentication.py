@@ -14,6 +14,7 @@ from tests.helpers import (
     assert_refusal,
     bearer,
     pair_for,
+    recording_sends,
     store_down,
     store_round_trips,
 )
@@ -119,20 +120,15 @@ def test_the_user_is_read_while_the_store_answers(redis_server, settings, users,
     store = get_store()
     alice, _ = users
     events: list[str] = []
-    send_check, get_user = type(store).send_check, BearerRevalidatingAuthentication.get_user
-
-    def sending(self, user_id, jti, session=None):
-        answer = send_check(self, user_id, jti, session)
-        events.append("check sent")
-        return lambda: events.append("answer read") or answer()
+    get_user = BearerRevalidatingAuthentication.get_user
 
     def reading_user(self, validated_token):
         events.append("user read")
         return get_user(self, validated_token)
 
-    monkeypatch.setattr(type(store), "send_check", sending)
     monkeypatch.setattr(BearerRevalidatingAuthentication, "get_user", reading_user)
-    assert bearer(access_for(alice)).get("/me/").status_code == 200
+    with recording_sends(store, events):
+        assert bearer(access_for(alice)).get("/me/").status_code == 200
     assert events == ["check sent", "user read", "answer read"]
 
 

@@ -4,18 +4,14 @@ naive twin losing the same race."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from unittest import mock
-
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from drf_toctou.authentication import BearerRevalidatingAuthentication
 from drf_toctou.permissions import TokenOwnershipPermission
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
-from tests.helpers import access_for, after_object_check, assert_refusal, bearer
+from tests.helpers import access_for, after_authentication, after_object_check, assert_refusal, bearer, recording_sends
 from tests.testapp.models import Note
 from tests.testapp.views import NaiveOwnerPermission
 
@@ -149,21 +145,6 @@ def test_negative_control_naive_writes_with_a_dead_token(kill, store, users, not
 # --- the recheck travels with the object's read -------------------------------
 
 
-@contextmanager
-def after_authentication(action, authentication=BearerRevalidatingAuthentication):
-    """Run ``action(token)`` right after ``authentication`` accepted the token."""
-    original = authentication.authenticate
-
-    def authenticated(self, request):
-        result = original(self, request)
-        if result is not None:
-            action(result[1])
-        return result
-
-    with mock.patch.object(authentication, "authenticate", authenticated):
-        yield
-
-
 def test_the_recheck_is_sent_before_the_objects_read_and_read_after_it(redis_server, settings, users, note,
                                                                        monkeypatch):
     """With a store that sends ahead (Redis), the recheck travels while the
@@ -174,20 +155,13 @@ def test_the_recheck_is_sent_before_the_objects_read_and_read_after_it(redis_ser
     use_store(settings, "redis", url=redis_server.url)
     store = get_store()
     events: list[str] = []
-    send_check = type(store).send_check
-
-    def sending(self, user_id, jti, session=None):
-        answer = send_check(self, user_id, jti, session)
-        events.append("check sent")
-        return lambda: events.append("answer read") or answer()
 
     def noting_note_reads(execute, sql, params, many, context):
         if sql.startswith("SELECT") and Note._meta.db_table in sql:
             events.append("note read")
         return execute(sql, params, many, context)
 
-    monkeypatch.setattr(type(store), "send_check", sending)
-    with connection.execute_wrapper(noting_note_reads):
+    with recording_sends(store, events), connection.execute_wrapper(noting_note_reads):
         assert bearer(access_for(users[0])).get(f"/v/notes/{note.pk}/").status_code == 200
     assert events == ["check sent", "answer read",  # authentication (the user's row read in between)
                       "check sent", "note read", "answer read"]  # the recheck, with the object's read
@@ -196,20 +170,20 @@ def test_the_recheck_is_sent_before_the_objects_read_and_read_after_it(redis_ser
 @pytest.mark.parametrize("path", ["/a/notes/{pk}/", "/v/notes/{pk}/"])
 def test_a_token_revoked_after_authentication_is_refused_at_the_read(path, store, users, note):
     """With or without TokenOwnershipPermission: the mixin's own recheck."""
-    with after_authentication(revoke_token):
+    with after_authentication(lambda user, token: revoke_token(token)):
         response = bearer(access_for(users[0])).get(path.format(pk=note.pk))
     assert_refusal(response, 401, "token_revoked")
 
 
 def test_negative_control_the_naive_read_serves_a_dead_token(store, users, note):
     killed = []
-    with after_authentication(lambda token: killed.append(revoke_token(token)), JWTAuthentication):
+    with after_authentication(lambda user, token: killed.append(revoke_token(token)), JWTAuthentication):
         response = bearer(access_for(users[0])).get(f"/naive/notes/{note.pk}/")
     assert killed and response.status_code == 200
 
 
 def test_a_refusal_of_the_token_wins_over_a_missing_object(store, users):
-    with after_authentication(revoke_token):
+    with after_authentication(lambda user, token: revoke_token(token)):
         response = bearer(access_for(users[0])).get("/v/notes/987654/")
     assert_refusal(response, 401, "token_revoked")
     assert_refusal(bearer(access_for(users[0])).get("/v/notes/987654/"), 404, "not_found")

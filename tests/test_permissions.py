@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
 import pytest
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from drf_toctou.authentication import BearerRevalidatingAuthentication
 from drf_toctou.ownership import is_owner
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
-from tests.helpers import access_for, assert_refusal, bearer, spying_checks
+from tests.helpers import access_for, after_authentication, assert_refusal, bearer, spying_checks
 from tests.testapp.models import Note
 
 
@@ -73,28 +70,16 @@ def test_recheck_is_a_second_round_trip_never_a_cached_value(store, store_kind, 
 # --- S1/S2, deterministic: the token dies right after authentication ------
 
 
-def revoke_after(cls, how):
-    original = cls.authenticate
-
-    def authenticate(self, request):
-        result = original(self, request)
-        if result is not None:
-            how(result)
-        return result
-
-    return mock.patch.object(cls, "authenticate", authenticate)
-
-
 KILLERS = {
-    "S1_jti_revoked": (lambda result: revoke_token(result[1]), "token_revoked"),
-    "S2_version_bumped": (lambda result: revoke_user_tokens(result[0]), "token_version_stale"),
+    "S1_jti_revoked": (lambda user, token: revoke_token(token), "token_revoked"),
+    "S2_version_bumped": (lambda user, token: revoke_user_tokens(user), "token_version_stale"),
 }
 
 
 @pytest.mark.parametrize("scenario", list(KILLERS))
 def test_token_killed_after_authentication_is_refused_at_use(scenario, store, users, note):
     kill, code = KILLERS[scenario]
-    with revoke_after(BearerRevalidatingAuthentication, kill):
+    with after_authentication(kill):
         response = bearer(access_for(users[0])).patch(f"/notes/{note.pk}/", {"title": "late"}, format="json")
     assert_refusal(response, 401, code)
     note.refresh_from_db()
@@ -104,7 +89,7 @@ def test_token_killed_after_authentication_is_refused_at_use(scenario, store, us
 @pytest.mark.parametrize("scenario", list(KILLERS))
 def test_negative_control_naive_view_lets_the_dead_token_write(scenario, store, users, note):
     kill, _ = KILLERS[scenario]
-    with revoke_after(JWTAuthentication, kill):
+    with after_authentication(kill, JWTAuthentication):
         response = bearer(access_for(users[0])).patch(f"/naive/notes/{note.pk}/", {"title": "late"}, format="json")
     assert response.status_code == 200  # the race is lost without the plugin
     note.refresh_from_db()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection
 
 from drf_toctou.stores.base import TokenState
 from tests.helpers import later, store_round_trips
@@ -50,17 +49,37 @@ def test_user_ids_with_braces_and_unicode(store):
         assert store.check(user_id, "j1") == TokenState(revoked=True, version=1)
 
 
-def test_concurrent_bumps_are_atomic(transactional_db, store, store_kind):
-    if store_kind == "dynamodb":
-        pytest.skip("moto is not concurrency-safe; atomic ADD is DynamoDB's own guarantee")
-    if store_kind == "database" and connection.vendor == "sqlite":
-        pytest.skip("in-memory SQLite is not shared between threads here")
-    errors = []
+@pytest.fixture(params=["database", "redis", "dynamodb_local"])
+def concurrent_store(request, settings, redis_server):
+    """Every store, on an engine safe under concurrent clients: SQLite *files*
+    (threads share them), a real redis-server, DynamoDB Local (not moto)."""
+    from drf_toctou.stores import get_store, reset_store
+    from tests.conftest import use_store
+
+    if request.param == "database":
+        request.getfixturevalue("transactional_db")
+        use_store(settings, "database", using="filedb")
+    elif request.param == "redis":
+        redis_server.client().flushall()
+        use_store(settings, "redis", url=redis_server.url)
+    else:
+        local = request.getfixturevalue("dynamodb_local")
+        use_store(settings, "dynamodb", table_name="bumps", endpoint_url=local.url, region_name="us-east-1",
+                  max_attempts=3)
+        settings.DRF_TOCTOU = {**settings.DRF_TOCTOU, "STORE_TIMEOUT": 5}
+        get_store().setup()
+    yield get_store()
+    reset_store()
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "filedb"])
+def test_concurrent_bumps_are_atomic(concurrent_store):
+    errors, seen = [], []
 
     def bump():
         try:
             for _ in range(10):
-                store.bump_version("hot")
+                seen.append(concurrent_store.bump_version("hot"))
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -68,12 +87,15 @@ def test_concurrent_bumps_are_atomic(transactional_db, store, store_kind):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert not errors
-    assert store.current_version("hot") == 40
+    assert concurrent_store.current_version("hot") == 40
+    assert sorted(seen) == list(range(1, 41))  # every bump got its own version: none lost, none shared
 
 
-def test_setup_is_idempotent(store):
-    assert store.setup()
-    assert store.setup()
+def test_setup_is_idempotent_and_leaves_a_working_store(store):
+    first, second = store.setup(), store.setup()
+    assert isinstance(first, str) and isinstance(second, str)
+    store.revoke("1", "jti-after-setup", later(60))
+    assert store.check("1", "jti-after-setup").revoked is True
 
 
 # --- one round trip per check, counted ------------------------------------
