@@ -165,3 +165,18 @@ def test_the_admin_password_form_answers_cleanly_with_the_store_down(store, user
     assert response.status_code == 200
     assert "Nothing was changed" in response.content.decode()
     assert stored_password(bob) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_the_new_password_is_never_written_without_its_bump(users):
+    """Outside any transaction (a plain view without ATOMIC_REQUESTS): the
+    save was committed before a post-save bump could fail; now the bump comes
+    first and a failed one leaves the old password in place."""
+    from drf_toctou.stores.database import DatabaseStore
+
+    alice, _ = users
+    before = stored_password(alice)
+    alice.set_password("a-new-password")
+    with store_down(DatabaseStore({})), pytest.raises(TokenStateUnavailable):
+        alice.save()
+    assert stored_password(alice) == before
