@@ -15,6 +15,7 @@ STORES: dict[str, tuple[str, dict[str, str]]] = {
     "redis": ("drf_toctou.stores.redis.RedisStore", {"url": "{redis_tcp}"}),
     "redis-unix": ("drf_toctou.stores.redis.RedisStore", {"url": "{redis_unix}"}),
     "none": ("bench.stores.NoRoundTripStore", {}),
+    "redis-sequential": ("bench.stores.SequentialRedisStore", {"url": "{redis_tcp}"}),
 }
 
 BASE_ME = "simplejwt JWTAuthentication (baseline)"
@@ -50,6 +51,8 @@ FLOORS = {TIGHT: "redis", UNIX: "redis-unix"}  # label → the store whose Redis
 
 REDIS_ME, REDIS_ME_UNIX = "drf-toctou RedisStore (TCP)", "drf-toctou RedisStore (unix socket)"
 NO_TRIP_ME = "drf-toctou, a store with no round trip (our code alone)"
+SEQUENTIAL_ME = "drf-toctou RedisStore (TCP), check not overlapped"
+SEQUENTIAL_DETAIL = "detail GET: drf-toctou RedisStore (TCP), checks not overlapped"
 REDIS_DETAIL, REDIS_DETAIL_UNIX = "detail GET: drf-toctou RedisStore (TCP)", "detail GET: drf-toctou RedisStore (unix)"
 NO_TRIP_DETAIL = "detail GET: drf-toctou, a store with no round trip (our code alone)"
 KNOX_ME, BLACKLIST_ME, DATABASE_ME = ("knox TokenAuthentication", "simplejwt + blacklist query per request",
@@ -75,6 +78,7 @@ IN_PROCESS: list[Config] = [
     me(REDIS_ME, "toctou", "versioned", "redis"),
     me(REDIS_ME_UNIX, "toctou", "versioned", "redis-unix"),
     me(NO_TRIP_ME, "toctou", "versioned", "none"),
+    me(SEQUENTIAL_ME, "toctou", "versioned", "redis-sequential"),
     detail(BASE_DETAIL, "jwt", "jwt"),
     detail("detail GET: knox + owner check", "knox", "knox"),
     detail("detail GET: blacklist + owner check", "blacklist", "jwt"),
@@ -82,6 +86,7 @@ IN_PROCESS: list[Config] = [
     detail(REDIS_DETAIL, "toctou", "versioned", "redis"),
     detail(REDIS_DETAIL_UNIX, "toctou", "versioned", "redis-unix"),
     detail(NO_TRIP_DETAIL, "toctou", "versioned", "none"),
+    detail(SEQUENTIAL_DETAIL, "toctou", "versioned", "redis-sequential"),
     detail("PATCH: naive (read, check, save)", "jwt", "jwt", method="patch"),
     detail("PATCH: drf-toctou DatabaseStore (fenced)", "toctou", "versioned", "database", "patch"),
     detail("PATCH: drf-toctou RedisStore (conditional)", "toctou", "versioned", "redis", "patch"),

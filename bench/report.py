@@ -26,6 +26,8 @@ from bench.configs import (
     REDIS_DETAIL_UNIX,
     REDIS_ME,
     REDIS_ME_UNIX,
+    SEQUENTIAL_DETAIL,
+    SEQUENTIAL_ME,
     TIGHT,
     UNIX,
 )
@@ -143,6 +145,10 @@ def targets(samples: Samples, per_token: float) -> list[list[str]]:
         versus("RedisStore vs blacklist query (GET /me)", samples, REDIS_ME, BLACKLIST_ME, "faster"),
         versus("DatabaseStore vs knox (GET /me)", samples, DATABASE_ME, KNOX_ME,
                "no slower (≤ +2 %: measurement tolerance)", tolerance=0.02),
+        versus("the overlap: RedisStore vs the same, check not overlapped (GET /me)", samples, REDIS_ME,
+               SEQUENTIAL_ME, "faster"),
+        versus("the overlap: detail GET vs the same, checks not overlapped", samples, REDIS_DETAIL,
+               SEQUENTIAL_DETAIL, "faster"),
         ["Redis memory per revoked token", f"{per_token:.0f} bytes", "(one measurement)", "≤ 120 bytes",
          verdict(per_token <= 120)],
     ]

@@ -23,3 +23,16 @@ class NoRoundTripStore(BaseStore):
 
     def setup(self) -> str:
         return "NoRoundTripStore: nothing to prepare."
+
+
+class SequentialRedisStore:
+    """RedisStore with the split round trip switched off: the check is asked
+    and answered before the user's (or the object's) row is read. Measures
+    what the overlap is worth."""
+
+    def __new__(cls, options):
+        from drf_toctou.stores.redis import RedisStore
+
+        store = RedisStore(options)
+        store.sends_ahead = False  # PendingCheck then asks check() in result(), after the query
+        return store
