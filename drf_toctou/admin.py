@@ -133,8 +133,22 @@ class ExpiryFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReadOnlyStateAdmin(admin.ModelAdmin):
+    """Token state is seen here, never edited: deleting a version row or a
+    revocation would bring revoked tokens back. Revoke with the actions."""
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(TokenVersion)
-class TokenVersionAdmin(admin.ModelAdmin):
+class TokenVersionAdmin(ReadOnlyStateAdmin):
     list_display = ("user_id", "version", "updated_at")
     search_fields = ("user_id",)
     readonly_fields = ("user_id", "version", "updated_at")
@@ -142,7 +156,7 @@ class TokenVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RevokedToken)
-class RevokedTokenAdmin(admin.ModelAdmin):
+class RevokedTokenAdmin(ReadOnlyStateAdmin):
     list_display = ("jti", "user_id", "kind", "kept_until", "revoked_at")
     list_filter = (ExpiryFilter, "kind", "revoked_at")
     search_fields = ("jti", "user_id")
@@ -154,7 +168,7 @@ class RevokedTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ReadOnlyStateAdmin):
     list_display = ("session_id", "user_id", "client", "created_at", "refreshed_at", "revoked_at")
     list_filter = (ExpiryFilter, "revoked_at")
     search_fields = ("session_id", "user_id")

@@ -197,6 +197,17 @@ def judge(route: str, method: str, callback: Any, detail: bool) -> Endpoint:
         if not endpoint.reasons:
             endpoint.verdict = NOT_APPLICABLE
         return endpoint
+    note = getattr(view_class, "toctou_audit_note", None)
+    if note:  # a view acting on token state, not on objects (drf-toctou's own)
+        for severity, reason in findings:
+            flag(endpoint, severity, reason)
+        if endpoint.severity == "ok":
+            endpoint.verdict = NOT_APPLICABLE
+        endpoint.reasons.append(f"note: {note}")
+        return endpoint
+    if is_conditional(view_class):  # the mixin rechecks and checks the owner itself, whatever the permissions
+        permission_findings = [("note", f"{reason}; the conditional mixin still rechecks the token and checks "
+                                        "the owner itself") for _severity, reason in permission_findings]
     for severity, reason in findings + permission_findings:
         flag(endpoint, severity, reason)
     if detail and not endpoint.object_recheck:

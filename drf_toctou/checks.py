@@ -11,22 +11,13 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from drf_toctou.settings import (
-    DEFAULTS,
-    ON_MAX_SESSIONS_CHOICES,
-    ON_STORE_ERROR_CHOICES,
-    SESSION_CLIENT_IP_CHOICES,
-    SETTING_NAME,
-    jwt_settings,
-    toctou_settings,
-    unknown_keys,
-)
+from drf_toctou.settings import DEFAULTS, SETTING_NAME, invalid, jwt_settings, toctou_settings, unknown_keys
 
 E001_MSG = "DRF_TOCTOU['STORE'] could not be imported or built: {error}"
 E001_HINT = "Set DRF_TOCTOU['STORE'] to the dotted path of a store and check STORE_OPTIONS (README 'Choosing a store')."
 E002_MSG = "SIMPLE_JWT['JTI_CLAIM'] is disabled: tokens can't be revoked one by one."
 E002_HINT = "Leave SIMPLE_JWT['JTI_CLAIM'] at its default, 'jti'."
-E003_MSG = "DRF_TOCTOU[{key!r}] must be one of {choices}, not {value!r}."
+E003_MSG = "DRF_TOCTOU[{key!r}] {problem}, not {value!r}."
 E003_HINT = "See README 'Settings'."
 E004_MSG = "Unknown DRF_TOCTOU key {key}: drf-toctou refuses to start rather than ignore a security setting."
 E004_HINT = "Fix the key's name; the valid ones are listed in README 'Settings'."
@@ -41,15 +32,15 @@ W003_HINT = "Keep access tokens at 15 minutes or less (5 is a good default)."
 W007_MSG = "The token-state store could not be inspected for --deploy checks: {error}"
 W007_HINT = "Make sure the store is reachable from this host."
 MAX_ACCESS_MINUTES = 15
-CHOICES = {"ON_STORE_ERROR": ON_STORE_ERROR_CHOICES, "ON_MAX_SESSIONS": ON_MAX_SESSIONS_CHOICES,
-           "SESSION_CLIENT_IP": SESSION_CLIENT_IP_CHOICES}
 
 
 def check_store(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     from drf_toctou.stores import get_store, reset_store
 
-    if unknown_keys(getattr(settings, SETTING_NAME, None) or {}, DEFAULTS):
-        return []  # E004 says why; the store can't be built from unknown settings
+    given = getattr(settings, SETTING_NAME, None) or {}
+    if not isinstance(given, dict) or unknown_keys(given, DEFAULTS) or any(
+            invalid(key, value) for key, value in given.items()):
+        return []  # E004 / E003 say why; the store can't be built from them
     try:
         reset_store()
         get_store()
@@ -60,17 +51,22 @@ def check_store(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     given = getattr(settings, SETTING_NAME, None) or {}
-    unknown = unknown_keys(given, DEFAULTS) if isinstance(given, dict) else []
+    if not isinstance(given, dict):
+        return [checks.Error(f"{SETTING_NAME} must be a dict, not {type(given).__name__}.", hint=E003_HINT,
+                             id="drf_toctou.E003")]
+    unknown = unknown_keys(given, DEFAULTS)
     if unknown:
         return [checks.Error(E004_MSG.format(key=key), hint=E004_HINT, id="drf_toctou.E004") for key in unknown]
     found: list[checks.CheckMessage] = []
     if not jwt_settings().JTI_CLAIM:
         found.append(checks.Error(E002_MSG, hint=E002_HINT, id="drf_toctou.E002"))
-    for key, choices in CHOICES.items():
-        value = getattr(toctou_settings, key)
-        if value not in choices:
-            message = E003_MSG.format(key=key, choices=choices, value=value)
-            found.append(checks.Error(message, hint=E003_HINT, id="drf_toctou.E003"))
+    for key, value in given.items():
+        problem = invalid(key, value)
+        if problem:
+            found.append(checks.Error(E003_MSG.format(key=key, problem=problem, value=value), hint=E003_HINT,
+                                      id="drf_toctou.E003"))
+    if found:
+        return found
     if toctou_settings.ON_STORE_ERROR == "allow":
         found.append(checks.Warning(W001_MSG, hint=W001_HINT, id="drf_toctou.W001"))
     return found

@@ -134,12 +134,14 @@ class TokenStateUnavailable(DetailDictMixin, exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = _("Token state could not be verified; try again.")
     default_code = "token_state_unavailable"
+    wait = 1  # DRF's exception handler sends it as Retry-After
 
 
 class DataStoreUnavailable(DetailDictMixin, exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = _("The data store could not answer; try again.")
     default_code = "data_unavailable"
+    wait = 1
 
 
 def refusal_code(error: Exception) -> str:

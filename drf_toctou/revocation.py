@@ -18,7 +18,7 @@ from typing import Any
 
 from rest_framework_simplejwt.tokens import Token, UntypedToken
 
-from drf_toctou.settings import leeway_seconds, toctou_settings
+from drf_toctou.settings import jwt_settings, leeway_seconds, toctou_settings
 from drf_toctou.state import call_store, token_identity
 from drf_toctou.stores import get_store
 from drf_toctou.tokens import user_id_of
@@ -52,9 +52,19 @@ def revoke_token(token: Token | str | bytes) -> None:
 
 
 def user_key(user: Any) -> str:
-    """A user object, or its id (``USER_ID_FIELD``'s value), as the store's key."""
+    """A user object, or its id (``USER_ID_FIELD``'s value, in any spelling the
+    field accepts — a UUID in capitals, without dashes), as the store's key:
+    the spelling tokens carry."""
     if isinstance(user, (int, str, uuid.UUID)) and not isinstance(user, bool):
-        return str(user)
+        from django.contrib.auth import get_user_model
+        from django.core.exceptions import ValidationError
+
+        field: Any = get_user_model()._meta.get_field(jwt_settings().USER_ID_FIELD)
+        try:
+            value = field.to_python(user)
+        except ValidationError as e:
+            raise ValueError(f"{user!r} is not a valid {field.name} of a user") from e
+        return str(value)
     return user_id_of(user)
 
 

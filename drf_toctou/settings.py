@@ -74,6 +74,64 @@ ON_MAX_SESSIONS_CHOICES = ("end_oldest", "refuse")
 SESSION_CLIENT_IP_CHOICES = ("full", "hash", "none")
 
 
+def _number(minimum: float, above: bool = False, integer: bool = False) -> Any:
+    kind = "an integer" if integer else "a number"
+
+    def valid(value: Any) -> str | None:
+        types = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, types) or value < minimum or (above and value == minimum):
+            return f"must be {kind} {'above' if above else 'at least'} {minimum}"
+        return None
+
+    return valid
+
+
+def _kind(expected: type | tuple[type, ...], text: str) -> Any:
+    return lambda value: None if isinstance(value, expected) and value != "" else f"must be {text}"
+
+
+def _choice(choices: tuple[str, ...]) -> Any:
+    return lambda value: None if value in choices else f"must be one of {choices}"
+
+
+def _optional_count(value: Any) -> str | None:
+    return None if value is None else _number(1, integer=True)(value)
+
+
+#: What each setting must be: a wrong type or range is an error, never a
+#: silently different behaviour (a negative grace would forget revocations).
+VALIDATORS: dict[str, Any] = {
+    "STORE": _kind((str, type), "a dotted path or a store class"),
+    "STORE_OPTIONS": _kind(dict, "a dict"),
+    "VERSION_CLAIM": _kind(str, "a claim name"),
+    "SESSION_CLAIM": _kind(str, "a claim name"),
+    "ON_STORE_ERROR": _choice(ON_STORE_ERROR_CHOICES),
+    "STORE_TIMEOUT": _number(0, above=True),
+    "OWNER_FIELD": _kind(str, "a field name"),
+    "HIDE_FORBIDDEN_AS_NOT_FOUND": _kind(bool, "True or False"),
+    "REVOKE_ON_PASSWORD_CHANGE": _kind(bool, "True or False"),
+    "REVOKE_ON_DEACTIVATE": _kind(bool, "True or False"),
+    "REVOKE_ON_DELETE": _kind(bool, "True or False"),
+    "REVOCATION_GRACE": _number(0),
+    "MAX_TOKEN_BYTES": _number(1, integer=True),
+    "DYNAMODB_DATA_OPTIONS": _kind(dict, "a dict"),
+    "MAX_SESSIONS_PER_USER": _optional_count,
+    "ON_MAX_SESSIONS": _choice(ON_MAX_SESSIONS_CHOICES),
+    "SESSION_CLIENT_IP": _choice(SESSION_CLIENT_IP_CHOICES),
+    "STORE_ERROR_LOG_INTERVAL": _number(0),
+    "STREAM_RULES": _kind((list, tuple), "a list of dotted paths"),
+    "STREAM_CLOCK_MARGIN": _number(0),
+    "STREAM_RESURRECTION_WINDOW": _number(0),
+    "STREAM_CHECKPOINT_TABLE": _kind(str, "a table name"),
+}
+
+
+def invalid(name: str, value: Any) -> str | None:
+    """Why ``value`` can't be setting ``name``, or None."""
+    check = VALIDATORS.get(name)
+    return check(value) if check is not None else None
+
+
 def unknown_keys(given: Any, known: Any) -> list[str]:
     """One message per key of ``given`` not in ``known``, naming the closest known key."""
     messages = []
@@ -107,6 +165,9 @@ class TocTouSettings:
         if name.startswith("_") or name not in self.defaults:
             raise AttributeError(f"Invalid {SETTING_NAME} setting: {name!r}")
         value = self.user_settings.get(name, self.defaults[name])
+        problem = invalid(name, value)
+        if problem:
+            raise ImproperlyConfigured(f"{SETTING_NAME}[{name!r}] {problem}, not {value!r}.")
         if name in IMPORT_STRINGS and isinstance(value, str):
             value = _import(value, name)
         setattr(self, name, value)

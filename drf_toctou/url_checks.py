@@ -26,6 +26,8 @@ E006_MSG = "{view} at {route!r}: {problem}"
 E006_HINT = "See README 'Using simplejwt's and dj-rest-auth's views'."
 E008_MSG = "{view} at {route!r}: {problem}"
 E008_HINT = "Put BearerRevalidatingAuthentication first in authentication_classes."
+E009_MSG = "{view} at {route!r}: {problem}"
+E009_HINT = "Drop the other operand, or put TokenOwnershipPermission in an AND (README 'TokenOwnershipPermission')."
 W011_MSG = ("{view} combines a conditional mixin with a class that gives no actions: it serves nothing. Since 0.2 "
             "ConditionalModelMixin adds no action of its own.")
 W011_HINT = "Use viewsets.ModelViewSet or ReadOnlyModelViewSet, or list DRF's mixins (README 'ConditionalModelMixin')."
@@ -58,8 +60,13 @@ def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
                 if severity == "error":
                     found.append(checks.Error(E008_MSG.format(view=_name(view_class), route=route, problem=text),
                                               hint=E008_HINT, id="drf_toctou.E008"))
-        rechecked, _ = object_recheck(getattr(view_class, "permission_classes", ()))
+        rechecked, permission_findings = object_recheck(getattr(view_class, "permission_classes", ()))
         uses_permission |= rechecked
+        if not is_conditional(view_class):
+            for severity, text in permission_findings:
+                if severity == "error":
+                    found.append(checks.Error(E009_MSG.format(view=_name(view_class), route=route, problem=text),
+                                              hint=E009_HINT, id="drf_toctou.E009"))
         if view_class not in seen:
             seen.add(view_class)
             found += owner_field_problems(view_class, rechecked)

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +18,7 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.exceptions import InvalidToken
 
 from drf_toctou import serializers
-from drf_toctou.authentication import BearerRevalidatingAuthentication
+from drf_toctou.authentication import BearerRevalidatingAuthentication, header_types
 from drf_toctou.exceptions import BadRequest, NotFound, NotOwner
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
 from drf_toctou.sessions import end_session, forget_sessions, list_sessions
@@ -33,13 +34,26 @@ class TokenObtainPairView(jwt_views.TokenObtainPairView):
     serializer_class = serializers.TokenObtainPairSerializer
     throttle_scope = THROTTLE_SCOPE
 
+    def get_authenticate_header(self, request: Request) -> str:
+        return f'{header_types()[0]} realm="{self.www_authenticate_realm}"'
 
-class TokenRefreshView(jwt_views.TokenRefreshView):
+
+class PresentedTokenChallenge:
+    """A 401 of a view that judged a token from the body: RFC 6750's
+    ``error="invalid_token"`` in the challenge."""
+
+    www_authenticate_realm = "api"
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return f'{header_types()[0]} realm="{self.www_authenticate_realm}", error="invalid_token"'
+
+
+class TokenRefreshView(PresentedTokenChallenge, jwt_views.TokenRefreshView):
     serializer_class = serializers.TokenRefreshSerializer
     throttle_scope = THROTTLE_SCOPE
 
 
-class TokenVerifyView(jwt_views.TokenVerifyView):
+class TokenVerifyView(PresentedTokenChallenge, jwt_views.TokenVerifyView):
     serializer_class = serializers.TokenVerifySerializer
     throttle_scope = THROTTLE_SCOPE
 
@@ -55,15 +69,27 @@ def text_field(body: Any, name: str, required: bool = True) -> str | None:
     return value
 
 
+def caller_if_any(request: Request) -> str | None:
+    """The user id of a good access token on the request, else None: an
+    expired, revoked or malformed one is not a reason to refuse a revocation."""
+    try:
+        found = BearerRevalidatingAuthentication().authenticate(request)
+    except APIException:
+        return None
+    return token_identity(found[1]).user_id if found else None
+
+
 class TokenRevokeView(APIView):
     """RFC 7009: revoke the token in ``{"token": ...}`` — a refresh token ends
-    its session. Needs no access token (one that expired can't revoke its own
-    refresh token otherwise); an unknown, invalid, expired or already revoked
-    token answers 200. With an access token, another user's token is 403."""
+    its session. Needs no access token, and one that expired or was revoked
+    does not stand in the way (clients attach it by habit); an unknown,
+    invalid, expired or already revoked token answers 200. With a good access
+    token, another user's token is 403."""
 
-    authentication_classes = [BearerRevalidatingAuthentication]
+    authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     throttle_scope = THROTTLE_SCOPE
+    toctou_audit_note = "revokes the token it is given"
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         raw = text_field(request.data, "token")
@@ -72,7 +98,8 @@ class TokenRevokeView(APIView):
             identity = token_identity(token)
         except InvalidToken:
             return Response(status=status.HTTP_200_OK)
-        if request.auth is not None and token_identity(request.auth).user_id != identity.user_id:
+        caller = caller_if_any(request)
+        if caller is not None and caller != identity.user_id:
             raise NotOwner(str(_("This token belongs to another user.")))
         serializers.revoke_with_session(token)
         return Response(status=status.HTTP_200_OK)
@@ -82,17 +109,21 @@ class AuthenticatedView(APIView):
     authentication_classes = [BearerRevalidatingAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_scope = THROTTLE_SCOPE
+    toctou_audit_note = "acts on the caller's own token state, not on objects"
 
 
 class LogoutView(AuthenticatedView):
-    """Revoke the access token of this request — first, whatever happens
-    next — then the refresh token in the body (``{"refresh": "..."}``,
-    optional, the caller's), which ends its session."""
+    """Revoke the access token of this request and end its session — first,
+    whatever happens next — then the refresh token in the body
+    (``{"refresh": "..."}``, optional, the caller's: one from before sessions,
+    or from another session), which ends its session too."""
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         access: Any = request.auth  # a simplejwt token (the stubs say authtoken's)
         revoke_token(access)
         identity = token_identity(access)
+        if identity.session:
+            end_session(identity.user_id, identity.session, "logout")
         raw = text_field(request.data, "refresh", required=False)
         if raw is not None:
             refresh = serializers.parse_token(raw, VersionedRefreshToken)

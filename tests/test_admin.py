@@ -39,3 +39,31 @@ def test_store_tables_are_registered_with_search_and_expiry_filter(db):
     expired = ExpiryFilter(None, {"expired": value}, RevokedToken, model_admin)
     assert [r.jti for r in expired.queryset(None, RevokedToken.objects.all())] == ["old"]
     assert model_admin.kept_until(RevokedToken.objects.get(jti="live")).year >= 2026
+
+
+def test_token_state_can_be_seen_never_edited_or_deleted(users, client):
+    from drf_toctou.models import Session
+
+    admin_user = get_user_model().objects.create_superuser("root", password="root-password")
+    client.force_login(admin_user)
+    for model in (TokenVersion, RevokedToken, Session):
+        model_admin = admin.site._registry[model]
+        request = RequestFactory().get("/admin/")
+        request.user = admin_user
+        assert not model_admin.has_add_permission(request)
+        assert not model_admin.has_delete_permission(request)
+        assert not model_admin.has_change_permission(request)
+        assert model_admin.has_view_permission(request)
+        assert "delete_selected" not in model_admin.get_actions(request)
+    assert client.get("/admin/drf_toctou/revokedtoken/add/").status_code == 403
+
+
+def test_a_lost_version_row_never_hands_a_version_out_twice(users):
+    """A version row deleted behind the store's back (a restore, a manual
+    delete): the next bump still goes past every version reached."""
+    from drf_toctou.stores.database import DatabaseStore
+
+    store = DatabaseStore({})
+    assert [store.bump_version("7") for _ in range(3)] == [1, 2, 3]
+    TokenVersion.objects.filter(pk="7").delete()
+    assert store.bump_version("7") == 4

@@ -90,3 +90,27 @@ def test_table_and_fail_on(db):
         call_command("toctou_audit", "--fail-on", "error", stdout=out)
     assert "TOCTOU-prone" in out.getvalue() and "naive/notes" in out.getvalue()
     assert "token revalidated" in out.getvalue()  # columns say what they check
+
+
+def test_drf_toctous_own_endpoints_are_not_flagged(endpoints):
+    for path in ("auth/sessions/<str:session_id>/", "auth/sessions/others/", "auth/logout/", "auth/token/revoke/"):
+        found = [e for (p, m), e in endpoints.items() if p == path]
+        assert found and all(e["severity"] == "ok" for e in found), found
+
+
+def test_an_or_on_a_conditional_viewset_is_a_note_not_an_error(db):
+    from rest_framework.permissions import IsAuthenticated
+
+    from drf_toctou.audit import judge
+    from drf_toctou.permissions import TokenOwnershipPermission
+    from tests.testapp.views import NoteViewSet
+
+    class OrViewSet(NoteViewSet):
+        permission_classes = [IsAuthenticated | TokenOwnershipPermission]
+
+    endpoint = judge("x/<pk>/", "patch", OrViewSet.as_view({"patch": "partial_update"}), True)
+    assert endpoint.severity == "ok" and any("still rechecks" in r for r in endpoint.reasons)
+
+
+def test_an_or_that_lets_everyone_in_is_a_start_up_error(db):
+    assert any(m.id == "drf_toctou.E009" and "anyone-or-owner" in m.msg for m in run_checks())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from drf_toctou.exceptions import TokenStateUnavailable
@@ -122,12 +121,21 @@ def test_set_unusable_password_revokes(store, users):
     assert_refusal(bearer(token).get("/me/"), 401, "token_version_stale")
 
 
-def test_any_new_password_hash_revokes_even_without_set_password(store, users):
+def test_a_hash_upgrade_at_login_is_not_a_password_change(store, users, settings):
+    """Django re-hashes a password at login when the hasher's parameters
+    changed (every Django upgrade): the secret is the same, the other devices
+    stay logged in."""
     alice, _ = users
     token = access_for(alice)
-    alice.password = make_password("written-by-hand")
-    alice.save(update_fields=["password"])
-    assert_refusal(bearer(token).get("/me/"), 401, "token_version_stale")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher",
+                                 "django.contrib.auth.hashers.MD5PasswordHasher"]
+    before = stored_password(alice)
+    assert get_user_model().objects.get(pk=alice.pk).check_password("alice-password")  # upgrades the hash
+    assert stored_password(alice) != before and stored_password(alice).startswith("pbkdf2")
+    assert bearer(token).get("/me/").status_code == 200
+
+
+# Changing the id tokens carry (USER_ID_FIELD = "username", renamed) is proven in tests/projects/username_ids.
 
 
 def test_deleting_a_user_revokes_and_fails_closed(store, users):

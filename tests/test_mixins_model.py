@@ -234,3 +234,22 @@ def test_drfs_mixins_in_any_order(store, users, note):
     assert [n["title"] for n in alice.get("/picked/notes/").json()] == ["alice's"]
     assert alice.patch(f"/picked/notes/{note.pk}/", {"title": "x"}, format="json").status_code == 200
     assert alice.post("/picked/notes/", {"title": "x"}, format="json").status_code == 405  # no CreateModelMixin
+
+
+def test_if_none_match_answers_304_on_reads_and_412_on_writes(store, users, note):
+    alice = bearer(access_for(users[0]))
+    etag = alice.get(f"/v/notes/{note.pk}/")["ETag"]
+    unchanged = alice.get(f"/v/notes/{note.pk}/", HTTP_IF_NONE_MATCH=etag)
+    assert unchanged.status_code == 304 and unchanged["ETag"] == etag and not unchanged.content
+    assert alice.get(f"/v/notes/{note.pk}/", HTTP_IF_NONE_MATCH='"v9"').status_code == 200
+    for header in ("*", etag, f'W/{etag}'):
+        refused = alice.patch(f"/v/notes/{note.pk}/", {"title": "x"}, format="json", HTTP_IF_NONE_MATCH=header)
+        assert_refusal(refused, 412, "precondition_failed")
+    assert Note.objects.get(pk=note.pk).title == "alice's"
+
+
+def test_a_writable_owner_in_the_serializer_cannot_give_the_object_away(store, users, note):
+    response = bearer(access_for(users[0])).patch(f"/writable-owner/notes/{note.pk}/", {"owner": users[1].pk},
+                                                  format="json")
+    assert response.status_code == 400 and "owner" in response.json()
+    assert Note.objects.get(pk=note.pk).owner_id == users[0].pk

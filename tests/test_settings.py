@@ -57,3 +57,30 @@ def test_missing_from_installed_apps_fails_loudly_at_first_use(settings, users):
     reset_store()
     with pytest.raises(ImproperlyConfigured, match="add 'drf_toctou' to INSTALLED_APPS"):
         bearer(token).get("/me/")
+
+
+@pytest.mark.parametrize("key, value", [("REVOCATION_GRACE", -400), ("REVOCATION_GRACE", "60"),
+                                        ("MAX_TOKEN_BYTES", "8192"), ("STORE_TIMEOUT", "0.25"),
+                                        ("STORE_TIMEOUT", 0), ("MAX_SESSIONS_PER_USER", 0),
+                                        ("STORE_OPTIONS", "redis://127.0.0.1:6379/0"),
+                                        ("HIDE_FORBIDDEN_AS_NOT_FOUND", "yes")])
+def test_a_value_of_the_wrong_type_or_range_is_an_error(key, value, settings, db):
+    settings.DRF_TOCTOU = {key: value}
+    errors = [m for m in run_checks() if m.id == "drf_toctou.E003"]
+    assert errors and key in errors[0].msg, [m.msg for m in run_checks() if m.id.startswith("drf_toctou")]
+    with pytest.raises(ImproperlyConfigured, match=key):
+        getattr(toctou_settings, key)
+
+
+@pytest.mark.parametrize("options, message", [({"url": "redis//127.0.0.1:6390/0"}, "must start with redis://"),
+                                              ({"url": "127.0.0.1:6390"}, "must start with redis://")])
+def test_a_redis_url_without_its_scheme_is_a_start_up_error(options, message, settings, db):
+    settings.DRF_TOCTOU = {"STORE": "drf_toctou.stores.redis.RedisStore", "STORE_OPTIONS": options}
+    errors = [m for m in run_checks() if m.id == "drf_toctou.E001"]
+    assert errors and message in errors[0].msg
+
+
+def test_a_database_store_on_an_unknown_alias_is_a_start_up_error(settings, db):
+    settings.DRF_TOCTOU = {"STORE_OPTIONS": {"using": "other"}}
+    errors = [m for m in run_checks() if m.id == "drf_toctou.E001"]
+    assert errors and "'other'" in errors[0].msg

@@ -6,7 +6,7 @@ import jwt
 import pytest
 from django.conf import settings as django_settings
 
-from tests.helpers import assert_refusal, bearer, pair_for
+from tests.helpers import assert_refusal, bearer, pair_for, store_down
 
 
 @pytest.fixture
@@ -46,9 +46,13 @@ def test_logout_revokes_access_and_refresh(tokens, api):
     assert_refusal(refused, 401, "token_revoked")
 
 
-def test_logout_without_refresh_revokes_the_access_token_only(tokens, api):
-    assert bearer(tokens["access"]).post("/auth/logout/").status_code == 204
-    assert api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json").status_code == 200
+def test_logout_of_a_token_from_before_sessions_revokes_it_alone(store, users, api):
+    legacy = pair_for(users[0])[0]
+    del legacy["sid"]
+    other_access, other_refresh = pair_for(users[0])
+    assert bearer(legacy).post("/auth/logout/").status_code == 204
+    assert_refusal(bearer(legacy).get("/me/"), 401, "token_revoked")
+    assert bearer(other_access).get("/me/").status_code == 200
 
 
 def test_logout_refuses_another_users_refresh_token_but_still_logs_out(tokens, users, api):
@@ -165,3 +169,40 @@ def test_field_errors_of_the_token_views_follow_the_error_contract(path, body, s
     response = api.post(path, body, format="json")
     assert response.status_code == 400
     assert response.json()["code"] == "invalid" and response.json()["detail"] and response.json()["errors"]
+
+
+@pytest.mark.parametrize("header", ["expired", "revoked", "garbage"])
+def test_revoke_is_not_stopped_by_a_bad_access_token_the_client_attached(header, tokens, users, api):
+    from datetime import timedelta
+
+    from drf_toctou.revocation import revoke_token
+
+    access, _ = pair_for(users[0])
+    if header == "expired":
+        access.set_exp(lifetime=-timedelta(hours=1))
+    if header == "revoked":
+        revoke_token(access)
+    client = bearer("not-a-token" if header == "garbage" else access)
+    assert client.post("/auth/token/revoke/", {"token": tokens["refresh"]}, format="json").status_code == 200
+    assert_refusal(api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json"),
+                   401, "token_revoked")
+
+
+def test_logout_without_a_body_ends_the_session_of_its_access_token(tokens, api):
+    assert bearer(tokens["access"]).post("/auth/logout/").status_code == 204
+    assert_refusal(bearer(tokens["access"]).get("/me/"), 401, "token_revoked")
+    assert_refusal(api.post("/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json"),
+                   401, "session_revoked")
+
+
+def test_a_refused_refresh_carries_the_invalid_token_challenge(tokens, api):
+    response = api.post("/auth/token/refresh/", {"refresh": "garbage"}, format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"'
+
+
+def test_a_store_outage_says_when_to_retry(tokens, store):
+    with store_down(store):
+        response = bearer(tokens["access"]).get("/me/")
+    assert_refusal(response, 503, "token_state_unavailable")
+    assert response["Retry-After"] == "1"

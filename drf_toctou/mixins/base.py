@@ -22,7 +22,7 @@ from drf_toctou.exceptions import (
     TokenRefused,
     WriteConflict,
 )
-from drf_toctou.mixins.etag import ANY, IfMatch, make_etag, parse_if_match
+from drf_toctou.mixins.etag import ANY, IfMatch, make_etag, parse_if_match, parse_if_none_match
 from drf_toctou.mixins.indirect import IndirectReferences
 from drf_toctou.ownership import is_owner
 from drf_toctou.refusals import reject
@@ -97,6 +97,10 @@ class ConditionalMixinBase(IndirectReferences, ViewBase):
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         if self.object_etag and 200 <= response.status_code < 300 and request.method != "DELETE":
             response["ETag"] = self.object_etag
+            none_match = parse_if_none_match(request.headers.get("If-None-Match"))
+            unchanged = none_match == ANY or self.object_etag in (none_match or [])
+            if request.method in ("GET", "HEAD") and unchanged:
+                response.status_code, response.data = 304, None  # RFC 9110 §13.1.2: not modified
         return super().finalize_response(request, response, *args, **kwargs)
 
     # --- the caller ----------------------------------------------------------------
@@ -145,7 +149,11 @@ class ConditionalMixinBase(IndirectReferences, ViewBase):
 
     def _if_match(self, current_etag: str | None) -> IfMatch:
         """``If-Match`` as parsed (None when absent); 412 unless it names the
-        object's current ETag (RFC 9110 §13.1.1: any listed strong tag, or ``*``)."""
+        object's current ETag (RFC 9110 §13.1.1: any listed strong tag, or
+        ``*``), and 412 when ``If-None-Match`` is ``*`` or names it."""
+        none_match = parse_if_none_match(self.request.headers.get("If-None-Match"))
+        if none_match and (none_match == ANY or current_etag in none_match):
+            self._refuse(PreconditionFailed)  # the object exists, and the write asked that it not (RFC 9110 §13.1.2)
         if_match = parse_if_match(self.request.headers.get("If-Match"))
         if if_match is None or if_match == ANY:
             return if_match

@@ -64,6 +64,24 @@ def parse_if_match(header: str | None) -> IfMatch:
     return tags
 
 
+def parse_if_none_match(header: str | None) -> IfMatch:
+    """None when absent; ``ANY`` for ``*``; else the entity tags listed,
+    weak ones included without their ``W/`` (If-None-Match compares weakly).
+    A malformed field gives an empty list."""
+    if header is None:
+        return None
+    if header.strip() == ANY:
+        return ANY
+    tags, position, text = [], 0, header.strip()
+    while position < len(text):
+        match = _ENTITY_TAG.match(text, position)
+        if match is None or match.end() == position:
+            return []
+        tags.append(match.group(2))
+        position = match.end()
+    return tags
+
+
 def if_none_match_any(header: str | None) -> bool:
     """Whether ``If-None-Match`` is ``*`` (create only if absent)."""
     return (header or "").strip() == ANY

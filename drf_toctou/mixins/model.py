@@ -38,6 +38,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions as drf_exceptions
 
 from drf_toctou.exceptions import ConditionFailed, NotFound
 from drf_toctou.mixins.base import ConditionalMixinBase, expected_state, why_write_failed
@@ -113,9 +115,11 @@ class ConditionalModelMixin(ConditionalMixinBase):
         if_match = self._if_match(self._etag_of(snapshot))
         expected = expected_state(snapshot, self._caller().user_id, column, self.version_field, if_match)
         self.before_write()
+        field = instance._meta.get_field(column)
+        transfer = bool({field.name, column} & set(save_kwargs))  # code may move the owner; a body never
         with self._fenced(type(instance)) as (_, alias):
             def save() -> None:
-                self._update_row(instance, snapshot, expected, alias, if_match)
+                self._update_row(instance, snapshot, expected, alias, if_match, transfer)
 
             with save_redirected(instance, save):
                 serializer.save(**save_kwargs)
@@ -168,14 +172,18 @@ class ConditionalModelMixin(ConditionalMixinBase):
         return model_owner_field(model or self.get_queryset().model, self.get_owner_field())
 
     def _update_row(self, instance: Any, snapshot: dict[str, Any], expected: dict[str, Any], alias: str,
-                    if_match: IfMatch) -> None:
+                    if_match: IfMatch, transfer: bool = False) -> None:
         for field in instance._meta.concrete_fields:
             field.pre_save(instance, add=False)  # auto_now and friends
         changed = {k: v for k, v in field_values(instance).items() if v != snapshot.get(k)}
+        owner = self._owner_column(type(instance))
+        if owner in changed and not transfer:  # a serializer left the owner writable
+            name = instance._meta.get_field(owner).name
+            message = _("The owner is changed by the server's own code, not by a request.")
+            raise drf_exceptions.ValidationError({name: [message]})
         if self.version_field:
             changed[self.version_field] = expected[self.version_field] + 1
             setattr(instance, self.version_field, changed[self.version_field])
-        owner = self._owner_column(type(instance))
         changed = changed or {owner: expected[owner]}  # nothing changed: the write still proves its conditions
         if not self.get_queryset().using(alias).filter(pk=instance.pk, **expected).update(**changed):
             raise ConditionFailed(self._why(instance.pk, expected, alias, if_match))

@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, transaction
-from django.db.models import F
+from django.db.models import Max
 
 from drf_toctou.exceptions import StoreError
 from drf_toctou.models import RevokedToken, Session, TokenVersion, VersionBump
@@ -51,6 +52,8 @@ class DatabaseStore(BaseStore):
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
         self.using = self.options.get("using", "default")
+        if self.using not in connections.settings:
+            raise ImproperlyConfigured(f"DatabaseStore 'using' names no database in DATABASES: {self.using!r}.")
         versions, revoked, sessions = (m._meta.db_table for m in (TokenVersion, RevokedToken, Session))
         # Table names come from the models' meta, never from input.
         self._check_sql = (
@@ -75,11 +78,14 @@ class DatabaseStore(BaseStore):
             self._revoked().filter(jti=jti, expires_at__lt=keep_until).update(expires_at=keep_until, kind="r")
 
     def bump_version(self, user_id: str) -> int:
+        """The new version is above both the row's and every version this user
+        ever reached: a lost or deleted row never hands a version out twice."""
         with _store_errors(), transaction.atomic(using=self.using):
+            self._lock_exclusive(user_id)
             rows = self._versions().filter(pk=user_id)
-            self._ensure_row(user_id)
-            rows.update(version=F("version") + 1)
-            version = int(rows.values_list("version", flat=True).get())
+            reached = VersionBump.objects.using(self.using).filter(user_id=user_id).aggregate(top=Max("version"))
+            version = max(int(rows.values_list("version", flat=True).get()), int(reached["top"] or 0)) + 1
+            rows.update(version=version)
             VersionBump.objects.using(self.using).create(user_id=user_id, version=version)
             return version
 

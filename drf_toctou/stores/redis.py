@@ -96,6 +96,11 @@ class RedisStore(BaseStore):
             raise ImproperlyConfigured(
                 "RedisStore needs STORE_OPTIONS 'url' (e.g. 'redis://127.0.0.1:6379/0'), 'client', "
                 "or 'sentinels' and 'service_name': it never guesses an address.")
+        urls = self.options.get("url")
+        for url in (urls if isinstance(urls, (list, tuple)) else [urls] if urls else []):
+            if not isinstance(url, str) or urlparse(url).scheme not in ("redis", "rediss", "unix"):
+                raise ImproperlyConfigured(f"RedisStore 'url' must start with redis://, rediss:// or unix://, "
+                                           f"not {url!r}.")
         if self.options.get("sentinels") and not self.options.get("service_name"):
             raise ImproperlyConfigured("RedisStore with 'sentinels' needs 'service_name'.")
         self.prefix = self.options.get("prefix", "t")

@@ -80,6 +80,15 @@ class NoteViewSet(ConditionalModelMixin, viewsets.ModelViewSet):
     version_field = "version"
 
 
+class WritableOwnerSerializer(NoteSerializer):
+    class Meta(NoteSerializer.Meta):
+        read_only_fields = ["id", "version"]  # "owner" left writable by mistake
+
+
+class WritableOwnerNoteViewSet(NoteViewSet):
+    serializer_class = WritableOwnerSerializer
+
+
 class ReadOnlyNoteViewSet(ConditionalModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Note.objects.all()
     serializer_class = NoteSerializer

@@ -50,3 +50,13 @@ def test_an_owner_field_in_the_pk_space_is_a_start_up_error(db):
         errors = [m for m in run_checks() if m.id == "drf_toctou.E005"]
     assert errors and any("NoteViewSet" in m.msg and "to_field='username'" in m.msg for m in errors)
     assert not [m for m in run_checks() if m.id == "drf_toctou.E005"]  # this project's own views are fine
+
+
+def test_a_renamed_user_leaves_no_token_to_whoever_takes_the_old_name(store, users):
+    alice, _ = users
+    old = VersionedAccessToken.for_user(alice)
+    alice.username = "alice-renamed"
+    alice.save()
+    get_user_model().objects.create_user("alice", password="another")
+    assert_refusal(bearer(old).get("/memos/"), 401, "token_version_stale")
+    assert bearer(VersionedAccessToken.for_user(alice)).get("/memos/").status_code == 200

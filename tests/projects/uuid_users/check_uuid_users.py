@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from io import StringIO
 
+import pytest
 from django.core.checks import run_checks
 from django.core.management import call_command
 from django.test import override_settings
@@ -49,3 +50,22 @@ def test_owner_fields_resolve_in_the_uuid_space(db):
     assert not [m for m in run_checks() if m.id == "drf_toctou.E005"]
     with override_settings(ROOT_URLCONF="tests.urls"):  # tests.testapp's notes point at the primary key
         assert [m for m in run_checks() if m.id == "drf_toctou.E005"]
+
+
+def test_a_user_admin_registered_after_drf_toctou_is_protected_too(db):
+    from django.contrib import admin
+
+    from drf_toctou.admin import revoke_all_tokens, show_sessions
+    from tests.projects.uuid_users.models import Account
+
+    user_admin = admin.site._registry[Account]
+    assert revoke_all_tokens in user_admin.actions and show_sessions in user_admin.actions
+
+
+@pytest.mark.parametrize("spelling", [str.upper, lambda value: value.replace("-", ""), str])
+def test_revoke_user_tokens_takes_any_spelling_of_the_uuid(spelling, store, users):
+    from drf_toctou.revocation import revoke_user_tokens
+
+    token = VersionedAccessToken.for_user(users[0])
+    revoke_user_tokens(spelling(str(users[0].uuid)))
+    assert_refusal(bearer(token).get("/docs/"), 401, "token_version_stale")
