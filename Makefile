@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint bench matrix-oldest venv redis-server dynamodb-local demo serve reliability clean
+.PHONY: test lint bench matrix-oldest venv redis-server dynamodb-local demo serve reliability scale clean
 
 test: $(STAMP) redis-server dynamodb-local
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -50,6 +50,14 @@ reliability: $(STAMP) redis-server dynamodb-local
 	DATABASE_URL="$${DATABASE_URL:-$$(sh scripts/local-postgres-url.sh)}" \
 	RELIABILITY_SCALE=full RELIABILITY_REPORT=docs/RELIABILITY.md \
 	$(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=5400 tests/reliability
+
+# The long scale-out proofs on a real Redis Cluster (3 masters, a replica each)
+# and Sentinel (1 master, 1 replica, 3 Sentinels), started by the tests on
+# loopback: failovers with and without WAIT (three rounds each), slot
+# migrations under load; writes its section of docs/RELIABILITY.md.
+scale: $(STAMP) redis-server
+	SCALE=full SCALE_REPORT=docs/RELIABILITY.md \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=1800 -s tests/scale
 
 # Side-by-side performance against simplejwt, its blacklist approach and knox;
 # writes docs/BENCHMARKS.md from the run (BENCH_QUICK=1 for a short run).
