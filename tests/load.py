@@ -215,13 +215,14 @@ class Load:
 
 def window(events: Sequence[Event], since: float, users: set[str] | None = None) -> tuple[float, int] | None:
     """(seconds from the first 503 after ``since`` to the end of the first
-    successful check begun after it, 503s in between) for checks of ``users``
+    check begun after it that the store answered — rightly or not: a lost
+    revocation is an answer —, 503s in between) for checks of ``users``
     (default: all); None when nothing was unavailable."""
     relevant = sorted((e for e in events if e.at >= since and (users is None or e.user in users)), key=lambda e: e.at)
     first = next((e for e in relevant if e.outcome == "unavailable"), None)
     if first is None:
         return None
-    recovered = next((e for e in relevant if e.began > first.at and e.outcome == "ok"), None)
+    recovered = next((e for e in relevant if e.began > first.at and e.outcome not in ("unavailable", "error")), None)
     if recovered is None:
         return float("inf"), sum(e.outcome == "unavailable" for e in relevant)
     between = sum(e.outcome == "unavailable" and first.at <= e.at <= recovered.at for e in relevant)

@@ -55,6 +55,21 @@ class Topology:
     def masters(self) -> list[int]:
         return self.launcher.masters() if self.kind == "cluster" else [self.launcher.master_port]
 
+    def settle(self) -> bool:
+        """Make sure the launcher knows the current master (Sentinel may have
+        failed over on its own: a loaded machine can miss its pings for
+        down-after-milliseconds) and its replicas stream. True when the
+        master had changed behind the launcher's back."""
+        changed = False
+        if self.kind == "sentinel":
+            _, master = self.launcher.master_address()
+            if master != self.launcher.master_port:
+                changed = True
+                self.launcher.master_port = master
+                self.launcher.replica_ports = [p for p in self.launcher.data_ports if p != master]
+        self.wait_streaming()
+        return changed
+
     def fail_over(self, master: int) -> tuple[int, float]:
         """SIGKILL ``master`` (already done by the caller or not); wait until
         its replica serves in its place. Returns (new master, seconds)."""

@@ -18,7 +18,7 @@ import redis
 
 FULL = os.environ.get("SCALE") == "full"
 BEGIN, END = "<!-- make scale: begin -->", "<!-- make scale: end -->"
-TABLES: dict[str, tuple[str, list[str]]] = {}  # name -> (title, columns)
+TABLES: dict[str, tuple[str, list[str], str]] = {}  # name -> (title, columns, description)
 ROWS: dict[str, list[dict]] = {}
 NOTES: list[str] = []
 
@@ -27,8 +27,8 @@ def scaled(short, full):
     return full if FULL else short
 
 
-def table(name: str, title: str, columns: list[str]) -> None:
-    TABLES.setdefault(name, (title, columns))
+def table(name: str, title: str, columns: list[str], description: str = "") -> None:
+    TABLES.setdefault(name, (title, columns, description))
 
 
 @pytest.fixture
@@ -64,10 +64,11 @@ def render(exitstatus: int) -> str:
              f"commit `{commit or 'unknown'}`, {platform.platform()}, {os.cpu_count()} cores, "
              f"Python {platform.python_version()}, redis-server {version}, redis-py {redis.__version__}. "
              f"pytest exit status: {exitstatus}. Short versions of the same tests run in `make test`.", ""]
-    for name, (title, columns) in TABLES.items():
+    for name, (title, columns, description) in TABLES.items():
         if not ROWS.get(name):
             continue
-        lines += [f"### {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += [f"### {title}", ""] + ([description, ""] if description else [])
+        lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(str(row.get(c, "—")) for c in columns) + " |" for row in ROWS[name]]
         lines.append("")
     if NOTES:
