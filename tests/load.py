@@ -54,6 +54,7 @@ class Ledger:
         self.revocations: list[tuple[str, str, float]] = []  # (user, jti, acknowledged at)
         self.versions: dict[str, int] = {}  # user -> highest version acknowledged
         self.bumps = 0
+        self.reissued = 0  # acknowledged bumps that returned a number already acknowledged: one was lost
         self.refused = 0  # writes answered with StoreError: the caller knows they may not hold
         self.writes: list[tuple[float, float, bool]] = []  # (sent, answered, acknowledged) of every write
 
@@ -75,6 +76,7 @@ class Ledger:
         except StoreError:
             return self._refused(sent)
         with self.lock:
+            self.reissued += version <= self.versions.get(user, 0)
             self.versions[user] = max(self.versions.get(user, 0), version)
             self.bumps += 1
             self.writes.append((sent, time.monotonic(), True))

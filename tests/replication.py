@@ -16,6 +16,7 @@ master's own memory, and dies with it.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tests.conftest import cluster_options, sentinel_options
@@ -131,20 +132,22 @@ def _replica_link_port(master: Any) -> int:
 
 
 def pause_replication(launcher: Any, master_port: int, replica_port: int, tag: str, margin: int = MB,
-                      limit_mb: int = 48) -> int:
+                      limit_mb: int = 48) -> tuple[float, int]:
     """Freeze ``replica_port`` and write a filler to its master (keys tagged
     ``{tag}``, which must hash to that master) until ``margin`` bytes of the
-    stream wait in the master's own memory. Returns the filler's size in MB.
-    The caller thaws the replica (``launcher.thaw``)."""
+    stream wait in the master's own memory. Returns when the replica was
+    frozen (``time.monotonic()``) and the filler's size in MB. The caller
+    thaws the replica (``launcher.thaw``)."""
     with launcher.process(master_port).client(socket_timeout=5) as master:
         link = _replica_link_port(master)
         launcher.freeze(replica_port)
+        frozen_at = time.monotonic()
         for megabytes in range(1, limit_mb + 1):
             master.set(f"filler:{{{tag}}}{megabytes}", b"x" * MB)
             try:
                 if _unacknowledged(master) - _kernel_queued(master_port, link) >= margin:
-                    return megabytes
+                    return frozen_at, megabytes
             except OSError:  # no /proc/net/tcp: a filler far past any socket buffer
                 if megabytes >= limit_mb // 2:
-                    return megabytes
+                    return frozen_at, megabytes
         raise TopologyError(f"replication to {replica_port} not paused after {limit_mb} MB of filler")
