@@ -65,9 +65,9 @@ class Topology:
         if self.kind == "sentinel":
             _, master = self.launcher.master_address()
             if master != self.launcher.master_port:
-                changed = True
+                changed, ports = True, self.launcher.data_ports
                 self.launcher.master_port = master
-                self.launcher.replica_ports = [p for p in self.launcher.data_ports if p != master]
+                self.launcher.replica_ports = [p for p in ports if p != master]
         self.wait_streaming()
         return changed
 

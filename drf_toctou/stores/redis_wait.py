@@ -29,7 +29,7 @@ REDIRECTIONS = 2  # ASK then MOVED is the most a slot on the move needs
 
 def _redirection(error: BaseException) -> tuple[str, str, int] | None:
     """``("MOVED" | "ASK", host, port)`` when ``error`` redirects the command.
-    redis-py 6+ parses them into ``MovedError``/``AskError`` on any client;
+    redis-py 8 parses them into ``MovedError``/``AskError`` on any client;
     redis-py 5 only on cluster clients (a plain one raises ``ResponseError``)."""
     if not isinstance(error, redis.ResponseError):
         return None
