@@ -143,7 +143,7 @@ def test_acknowledged_writes_find_the_new_master_after_a_failover(cluster_store,
             refusals.append(str(refused.value))
             if "reached 0 replica" in refusals[-1]:  # the promoted replica, which has no replica yet
                 break
-        assert "reached 0 replica" in refusals[-1] and len(refusals) <= 2, refusals
+        assert "reached 0 replica" in refusals[-1], refusals
         redis_cluster.restart(master)
         redis_cluster.wait_ok(timeout=30)
         jti = new_jti()
