@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO_STAMP := $(VENV)/.demo-stamp
 
 .PHONY: test compat lint bench matrix-oldest venv redis-server dynamodb-local-install dynamodb-local \
-	demo serve reliability clean
+	demo serve reliability scale clean
 
 test: $(STAMP) redis-server dynamodb-local-install
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -66,6 +66,14 @@ reliability: $(STAMP) redis-server dynamodb-local-install
 	DATABASE_URL="$${DATABASE_URL:-$$(sh scripts/local-postgres-url.sh)}" \
 	RELIABILITY_SCALE=full RELIABILITY_REPORT=docs/RELIABILITY.md \
 	$(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=5400 tests/reliability
+
+# The long scale-out proofs on a real Redis Cluster (3 masters, a replica each)
+# and Sentinel (1 master, 1 replica, 3 Sentinels), started by the tests on
+# loopback: failovers with and without WAIT (three rounds each), slot
+# migrations under load; writes its section of docs/RELIABILITY.md.
+scale: $(STAMP) redis-server
+	SCALE=full SCALE_REPORT=docs/RELIABILITY.md \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=1800 -s tests/scale
 
 # Side-by-side performance against simplejwt, its blacklist approach and knox;
 # writes docs/BENCHMARKS.md from the run (BENCH_QUICK=1 for a short run).

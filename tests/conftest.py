@@ -15,13 +15,20 @@ import pytest  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
+from drf_toctou import stores  # noqa: E402
 from drf_toctou.stores import get_store, reset_store  # noqa: E402
 from tests.servers import RedisServer  # noqa: E402
+from tests.topology import MISSING, redis_cluster, redis_sentinel  # noqa: E402, F401  (session fixtures)
 
 STORES = {
     "database": "drf_toctou.stores.database.DatabaseStore",
     "redis": "drf_toctou.stores.redis.RedisStore",
     "dynamodb": "drf_toctou.stores.dynamodb.DynamoDBStore",
+    # RedisStore on real topologies (tests/topology.py), started once per session:
+    # a 3-master cluster (a replica each) writing with WAIT 1, and Sentinel (1
+    # master, 1 replica, 3 Sentinels) with the default options.
+    "redis_cluster": "drf_toctou.stores.redis.RedisStore",
+    "redis_sentinel": "drf_toctou.stores.redis.RedisStore",
 }
 
 
@@ -44,6 +51,15 @@ def use_store(settings, kind: str, **options) -> None:
     settings.DRF_TOCTOU = {**settings.DRF_TOCTOU, "STORE": STORES[kind], "STORE_OPTIONS": options}
 
 
+def cluster_options(cluster, **extra) -> dict:
+    """STORE_OPTIONS for RedisStore on ``cluster`` (every master a startup node)."""
+    return {"url": [f"redis://127.0.0.1:{port}/0" for port in cluster.masters()], "cluster": True, **extra}
+
+
+def sentinel_options(setup, **extra) -> dict:
+    return {"sentinels": setup.sentinel_addresses, "service_name": setup.service_name, **extra}
+
+
 @pytest.fixture(params=list(STORES))
 def store_kind(request, settings, db):
     """Every test using this runs once per store (the contract suite)."""
@@ -52,6 +68,14 @@ def store_kind(request, settings, db):
         server = request.getfixturevalue("redis_server")
         server.client().flushall()
         use_store(settings, kind, url=server.url)
+    elif kind == "redis_cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        use_store(settings, kind, **cluster_options(cluster, min_replicas_ack=1))
+    elif kind == "redis_sentinel":
+        setup = request.getfixturevalue("redis_sentinel")
+        setup.flush()
+        use_store(settings, kind, **sentinel_options(setup))
     elif kind == "dynamodb":
         request.getfixturevalue("moto")
         use_store(settings, kind, table_name="toctou-test")
@@ -59,7 +83,16 @@ def store_kind(request, settings, db):
     else:
         use_store(settings, kind)
     yield kind
+    close_store()
+
+
+def close_store() -> None:
+    """Forget the store, closing a Redis client it built (a cluster client
+    holds a connection to every node: not left to the garbage collector)."""
+    built = getattr(stores._store, "_client", None)
     reset_store()
+    if built is not None and hasattr(built, "close"):
+        built.close()
 
 
 @pytest.fixture
@@ -83,13 +116,17 @@ def api():
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI (TOCTOU_REQUIRE_POSTGRES=1, set by .ci/run when a PostgreSQL
-    server answers) a PostgreSQL test that skips is a failure: a skipped
+    server answers; TOCTOU_REQUIRE_TOPOLOGY=1, always set by .ci/run) a
+    PostgreSQL or Cluster/Sentinel test that skips is a failure: a skipped
     proof proves nothing."""
     outcome = yield
     report = outcome.get_result()
     if report.skipped and item.get_closest_marker("postgres") and os.environ.get("TOCTOU_REQUIRE_POSTGRES") == "1":
         report.outcome = "failed"
         report.longrepr = f"PostgreSQL test skipped although TOCTOU_REQUIRE_POSTGRES=1: {report.longrepr}"
+    if report.skipped and MISSING in str(report.longrepr) and os.environ.get("TOCTOU_REQUIRE_TOPOLOGY") == "1":
+        report.outcome = "failed"  # CI (.ci/run): the Cluster and Sentinel proofs must run
+        report.longrepr = f"Cluster/Sentinel test skipped although TOCTOU_REQUIRE_TOPOLOGY=1: {report.longrepr}"
 
 
 @pytest.fixture(scope="session")

@@ -56,10 +56,51 @@ def after_object_check(permission_class, action):
 CONNECTION_SETUP = {"HELLO", "AUTH", "CLIENT", "SELECT", "READONLY"}
 
 
+class RedisWire:
+    """The socket writes redis-py makes while the block runs, as the port each
+    went to (``writes``). A command sent alone is one write; a pipeline — on
+    one node — is one write of all its commands, whose replies are then read
+    in one go: one write is one round trip. What a connection sends when it
+    opens (``CONNECTION_SETUP``) is not counted."""
+
+    def __init__(self) -> None:
+        self.writes: list[int | None] = []
+        self._setup = 0
+
+    def __enter__(self) -> RedisWire:
+        import redis.connection
+
+        cls = redis.connection.AbstractConnection
+        real_send, real_packed = cls.send_command, cls.send_packed_command
+
+        def send(connection, *args, **kwargs):
+            setup = str(args[0]).upper() in CONNECTION_SETUP
+            self._setup += setup
+            try:
+                return real_send(connection, *args, **kwargs)
+            finally:
+                self._setup -= setup
+
+        def packed(connection, *args, **kwargs):
+            if not self._setup:
+                self.writes.append(getattr(connection, "port", None))
+            return real_packed(connection, *args, **kwargs)
+
+        self._patches = [mock.patch.object(cls, "send_command", send),
+                         mock.patch.object(cls, "send_packed_command", packed)]
+        for patch in self._patches:
+            patch.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for patch in reversed(self._patches):
+            patch.stop()
+
+
 def store_round_trips(store, action):
     """(round trips ``store`` made on the wire while ``action`` ran, its result):
-    SQL statements on the store's database, commands on its Redis client, or
-    calls of its DynamoDB client."""
+    SQL statements on the store's database, socket writes of its Redis client
+    (``RedisWire``), or calls of its DynamoDB client."""
     if hasattr(store, "using"):
         from django.db import connections
         from django.test.utils import CaptureQueriesContext
@@ -67,20 +108,11 @@ def store_round_trips(store, action):
         with CaptureQueriesContext(connections[store.using]) as queries:
             result = action()
         return len(queries), result
-    calls: list = []
-    if hasattr(store.client, "execute_command"):  # Redis: commands written to a socket
-        import redis.connection
-
-        real = redis.connection.AbstractConnection.send_command
-
-        def counting(connection, *args, **kwargs):
-            if str(args[0]).upper() not in CONNECTION_SETUP:
-                calls.append(args[0])
-            return real(connection, *args, **kwargs)
-
-        with mock.patch.object(redis.connection.AbstractConnection, "send_command", counting):
+    if hasattr(store.client, "execute_command"):
+        with RedisWire() as wire:
             result = action()
-        return len(calls), result
+        return len(wire.writes), result
+    calls: list = []
     events = store.client.meta.events
     def handler(**kwargs):
         calls.append(kwargs["model"].name)

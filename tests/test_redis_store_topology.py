@@ -19,9 +19,6 @@ from drf_toctou.stores.redis import RedisStore
 from tests import topology
 from tests.topology import WireCommands
 
-redis_cluster = topology.redis_cluster  # the session fixtures, under their own names
-redis_sentinel = topology.redis_sentinel
-
 JTI = "0123456789abcdef0123456789abcdef"
 GOOD_JTI = "fedcba9876543210fedcba9876543210"
 REDIS_PY_6 = int(redis.__version__.split(".")[0]) >= 6

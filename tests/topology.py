@@ -195,19 +195,40 @@ class WireCommands:
         return [name for _, name in self.sent]
 
 
-def replicas_streaming(info: dict[str, str], count: int) -> bool:
+def replicas_online(info: dict[str, str], count: int) -> bool:
     """From a master's ``INFO replication`` (as ``_info`` gives it): at least
-    ``count`` replicas online AND acknowledging the master's current offset.
-    "online" is not enough: after a diskless sync Redis 7.0 withholds the
-    command stream until the replica's first REPLCONF ACK (sent once a
-    second), so for up to ~1 s acknowledged writes reach no replica."""
-    offset = info.get("master_repl_offset")
-    caught_up = 0
+    ``count`` replicas in state ``online``. Not enough by itself: after a
+    diskless sync Redis 7.0 withholds the command stream until the replica's
+    first REPLCONF ACK (sent once a second), so for up to ~1 s acknowledged
+    writes reach no replica — ``write_reaches`` proves the stream flows (and
+    holds under a steady write load, where offsets never stand still)."""
+    online = 0
     for i in range(int(info.get("connected_slaves", "0"))):
         fields = dict(f.split("=", 1) for f in info.get(f"slave{i}", "").split(",") if "=" in f)
-        if fields.get("state") == "online" and fields.get("offset") == offset:
-            caught_up += 1
-    return caught_up >= count
+        online += fields.get("state") == "online"
+    return online >= count
+
+
+PROBE = "toctou-topology-probe"
+
+
+def write_reaches(client: redis.Redis, count: int, key: str = PROBE, timeout_ms: int = 100) -> bool:
+    """A write on this master (``client``) reaches ``count`` replicas now: SET
+    and WAIT in one pipeline (WAIT counts its own connection's writes)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.set(key, b"1")
+    pipe.execute_command("WAIT", count, timeout_ms)
+    return int(pipe.execute()[1]) >= count
+
+
+def key_in_slots(slots: Iterable[tuple[int, int]]) -> str:
+    """A key whose hash slot is in one of ``slots`` (ranges)."""
+    ranges = list(slots)
+    for n in range(100000):
+        key = f"{PROBE}-{n}"
+        if any(lo <= key_slot(key.encode()) <= hi for lo, hi in ranges):
+            return key
+    raise TopologyError(f"no probe key found for slots {ranges}")
 
 
 @dataclass
@@ -514,19 +535,41 @@ class RedisCluster(_Topology):
                     if sum(n.master_id == master.id for n in live) < self.replicas_count:
                         return False
         if replicas:
+            slots = {n.port: n.slots for n in views[0] if n.is_master and n.slots}
             for port in ports:
                 with self.node_client(port) as client:
                     info = _info(client, "replication")
-                if info.get("role") == "slave" and info.get("master_link_status") != "up":
-                    return False
-                if info.get("role") == "master" and not replicas_streaming(info, self.replicas_count):
-                    return False
+                    if info.get("role") == "slave" and info.get("master_link_status") != "up":
+                        return False
+                    if info.get("role") == "master" and port in slots and not (
+                            replicas_online(info, self.replicas_count)
+                            and write_reaches(client, self.replicas_count, key_in_slots(slots[port]))):
+                        return False
         return True
+
+    def config_set(self, name: str, value: Any) -> None:
+        """CONFIG SET on every live node."""
+        for port in self.alive_ports:
+            with self.node_client(port) as client:
+                client.config_set(name, value)
+
+    def flagged_failed(self, port: int) -> bool:
+        """Every other live node flags ``port`` FAIL (the cluster's verdict,
+        not one node's PFAIL)."""
+        others = [p for p in self.alive_ports if p != port]
+        return all(any(n.port == port and "fail" in n.flags for n in self.nodes(p)) for p in others)
+
+    def flush(self) -> None:
+        """FLUSHALL on every master (their replicas follow): a clean slate for
+        the next test, without restarting anything."""
+        for port in self.masters():
+            with self.node_client(port) as client:
+                client.flushall()
 
     def wait_ok(self, timeout: float = 30.0, replicas: bool | None = None) -> None:
         """Until every live node says ``cluster_state:ok`` (and, with
-        ``replicas``, each master's replicas are connected and acknowledging
-        its current offset: ``replicas_streaming``)."""
+        ``replicas``, each master's replicas are connected, online, and a
+        write on it reaches them: ``write_reaches``)."""
         want_replicas = bool(self.replicas_count) if replicas is None else replicas
         wait_until(lambda: self._ok(self.alive_ports, want_replicas), timeout,
                    "cluster_state:ok on every node" + (" with replicas in sync" if want_replicas else ""), 0.05)
@@ -729,7 +772,7 @@ class RedisSentinelSetup(_Topology):
 
     def wait_replicas(self, master_port: int, timeout: float = 20.0) -> None:
         """Until ``master_port`` is master with every other live data node
-        connected and acknowledging its current offset (``replicas_streaming``)."""
+        connected, online, and a write on it reaching them all (``write_reaches``)."""
         others = [p for p in self.data_ports if p != master_port and self.processes[p].alive]
 
         def synced() -> bool:
@@ -739,7 +782,10 @@ class RedisSentinelSetup(_Topology):
                 info = self.replication(port)
                 if info.get("master_port") != str(master_port) or info.get("master_link_status") != "up":
                     return False
-            return replicas_streaming(self.replication(master_port), len(others))
+            if not replicas_online(self.replication(master_port), len(others)):
+                return False
+            with self.processes[master_port].client(socket_timeout=1, socket_connect_timeout=1) as client:
+                return write_reaches(client, len(others))
 
         wait_until(synced, timeout, f"replicas of {master_port} in sync", 0.05)
 
@@ -811,6 +857,12 @@ class RedisSentinelSetup(_Topology):
             self.replica_ports.append(port)
         self.wait_replicas(self.master_port, timeout)
         self.wait_sentinels(timeout)
+
+    def flush(self) -> None:
+        """FLUSHALL on the master (the replica follows): a clean slate for the
+        next test."""
+        with self.processes[self.master_port].client() as client:
+            client.flushall()
 
     def kill_master(self) -> int:
         """SIGKILL the current master; returns its port."""

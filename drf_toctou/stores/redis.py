@@ -15,9 +15,10 @@ revocation near 120 bytes of Redis memory (measured by ``make bench``).
 Options: ``url`` (``redis://``, ``rediss://``, ``unix://``), or ``client`` (a
 ready redis-py client), or ``sentinels`` + ``service_name``; ``cluster: True``
 for Redis Cluster (``url`` may then be a list of startup nodes); ``prefix`` (default ``"t"``); ``client_kwargs``;
-``min_replicas_ack`` + ``replicas_ack_timeout`` (ms): after every revocation,
-``WAIT`` for that many replicas, and fail (503) when fewer acknowledged — so a
-failover cannot lose an acknowledged revocation. Socket timeouts are
+``min_replicas_ack`` + ``replicas_ack_timeout`` (ms, default 40% of
+``STORE_TIMEOUT``): after every revocation, ``WAIT`` for that many replicas,
+and fail (503) when fewer acknowledged — so a failover cannot lose an
+acknowledged revocation (``redis_wait``). Socket timeouts are
 ``STORE_TIMEOUT`` and redis-py's own retries are off: a slow Redis is a failed
 Redis, answered at once with 503 rather than after a retry loop.
 """
@@ -39,7 +40,7 @@ from redis.retry import Retry
 
 from drf_toctou.exceptions import StoreError
 from drf_toctou.settings import toctou_settings
-from drf_toctou.stores import redis_ops
+from drf_toctou.stores import redis_ops, redis_wait
 from drf_toctou.stores.base import CONSUMED, REVOKED, BaseStore, SessionRecord, TokenHistory, TokenState
 from drf_toctou.stores.redis_checks import STORE_ERRORS, CheckConnections, check_pool
 
@@ -106,8 +107,11 @@ class RedisStore(BaseStore):
         self.prefix = self.options.get("prefix", "t")
         self.cluster = bool(self.options.get("cluster")) or isinstance(self.options.get("client"), redis.RedisCluster)
         self.min_replicas_ack = int(self.options.get("min_replicas_ack") or 0)
+        # Redis answers a WAIT that timed out on its next cron tick (hz 10: up
+        # to 100 ms late), so the default leaves that tick inside STORE_TIMEOUT
+        # and the refusal is WAIT's own answer, not a socket timeout.
         self.replicas_ack_timeout = int(self.options.get("replicas_ack_timeout")
-                                        or toctou_settings.STORE_TIMEOUT * 800)
+                                        or toctou_settings.STORE_TIMEOUT * 400)
         self._client: Any = self.options.get("client")
         self._client_lock = threading.Lock()
         self._checks: CheckConnections | None = None
@@ -281,23 +285,13 @@ class RedisStore(BaseStore):
             raise StoreError(f"redis store: {e}") from e
 
     def _write(self, key: bytes, command: Callable[[Any], Any]) -> Any:
-        """Run ``command(client)`` (a write to ``key``) and return its reply.
-        With ``min_replicas_ack``, the write and a ``WAIT`` travel in one
-        pipeline on the connection of the node holding ``key`` (WAIT counts the
-        writes of its own connection), and too few acknowledgements fail: the
-        caller must not believe it revoked."""
+        """Run ``command(client)`` (a write to ``key``) and return its reply;
+        with ``min_replicas_ack``, only once that many replicas acknowledged
+        it, else a ``StoreError`` (``redis_wait``)."""
         if not self.min_replicas_ack:
             return self._call(command, self.client)
-        client = self.client
-        node = client.get_redis_connection(client.get_node_from_key(key)) if self.cluster else client
-        pipe = node.pipeline(transaction=False)
-        command(pipe)
-        pipe.execute_command("WAIT", self.min_replicas_ack, self.replicas_ack_timeout)
-        reply, acked = self._call(pipe.execute)
-        if int(acked) < self.min_replicas_ack:
-            raise StoreError(f"redis store: the write reached {acked} replica(s), "
-                             f"{self.min_replicas_ack} required (min_replicas_ack)")
-        return reply
+        return redis_wait.acknowledged_write(self.client, self.cluster, key, command, self.min_replicas_ack,
+                                             self.replicas_ack_timeout)
 
     # --- operations -----------------------------------------------------------------
 

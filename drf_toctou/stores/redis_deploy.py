@@ -14,9 +14,10 @@ W005_HINT = "Use maxmemory-policy noeviction (or no maxmemory) for the Redis tha
 W008_MSG = ("Redis {node} keeps nothing on disk (appendonly no, no save points): after a restart every "
             "revocation is gone and every version is back to 0.")
 W008_HINT = "Enable AOF (appendonly yes, appendfsync everysec or always) or RDB snapshots; see README 'Operations'."
-W009_MSG = ("Redis {node} replicates to {replicas} replica(s) asynchronously and neither min-replicas-to-write "
-            "nor the store's min_replicas_ack is set: a failover can lose acknowledged revocations.")
-W009_HINT = "Set STORE_OPTIONS['min_replicas_ack'] (WAIT after every revocation), or min-replicas-to-write."
+W009_MSG = ("Redis {node} replicates to {replicas} replica(s) asynchronously and the store's min_replicas_ack is "
+            "not set: a failover can lose acknowledged revocations (min-replicas-to-write does not prevent it: "
+            "it refuses writes only once replicas have been silent for min-replicas-max-lag seconds).")
+W009_HINT = "Set STORE_OPTIONS['min_replicas_ack'] (WAIT for that many replicas after every revocation)."
 
 
 def _nodes(store: Any) -> list[tuple[str, Any]]:
@@ -41,7 +42,7 @@ def deploy_checks(store: Any) -> list[checks.CheckMessage]:
         if config.get("appendonly", "no") == "no" and not (config.get("save") or "").strip():
             found.append(checks.Warning(W008_MSG.format(node=name), hint=W008_HINT, id="drf_toctou.W008"))
         replicas = int(client.info("replication").get("connected_slaves", 0) or 0)
-        if replicas and not int(config.get("min-replicas-to-write", 0) or 0) and not store.min_replicas_ack:
+        if replicas and not store.min_replicas_ack:
             found.append(checks.Warning(W009_MSG.format(node=name, replicas=replicas), hint=W009_HINT,
                                         id="drf_toctou.W009"))
     return found

@@ -2,7 +2,8 @@
 
 ``make test`` runs them short (RELIABILITY_SCALE unset); ``make reliability``
 sets RELIABILITY_SCALE=full and RELIABILITY_REPORT=docs/RELIABILITY.md, and the
-rows every test adds are written there at the end of the run."""
+rows every test adds are written there at the end of the run (the section
+``make scale`` writes is kept)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,18 @@ def pytest_sessionfinish(session, exitstatus):
     if not target or not ROWS:
         return
     Path(target).parent.mkdir(parents=True, exist_ok=True)
-    Path(target).write_text(render(exitstatus))
+    Path(target).write_text(render(exitstatus) + scale_section(Path(target)))
+
+
+def scale_section(path: Path) -> str:
+    """The section ``make scale`` wrote into the report (tests/scale/conftest.py):
+    kept as it is, since this run did not measure it."""
+    from tests.scale.conftest import BEGIN, END
+
+    text = path.read_text() if path.exists() else ""
+    if BEGIN not in text or END not in text:
+        return ""
+    return "\n" + text[text.index(BEGIN):text.index(END) + len(END)] + "\n"
 
 
 def render(exitstatus: int) -> str:
