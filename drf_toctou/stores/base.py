@@ -128,7 +128,8 @@ class BaseStore:
 
     def save_session(self, record: SessionRecord) -> None:
         """*Required.* Create or update a registry entry; it goes by itself at
-        ``record.expires_at``."""
+        ``record.expires_at``. An update keeps the entry's ``created_at``; an
+        ended session (``revoke_session``) is never saved again."""
         raise NotImplementedError
 
     def sessions(self, user_id: str) -> list[SessionRecord]:
