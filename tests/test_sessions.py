@@ -13,7 +13,7 @@ import time
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 
@@ -77,7 +77,10 @@ def test_concurrent_consumes_have_exactly_one_winner(transactional_db, store, st
 
         def refresh(jti=f"hot-{trial}"):
             barrier.wait()
-            answers.append(store.consume("1", jti, later(60)))
+            try:
+                answers.append(store.consume("1", jti, later(60)))
+            finally:
+                connections.close_all()  # this thread's own database connection
 
         threads = [threading.Thread(target=refresh) for _ in range(8)]
         [t.start() for t in threads]
