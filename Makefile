@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[redis,dynamodb,test,lint,bench]'
 	touch $(STAMP)
 
-# Plays S1-S6 over real HTTP against the naive and the protected endpoints.
+# Plays S1-S7 over real HTTP against the naive and the protected endpoints.
 demo: $(STAMP)
 	$(BIN)/python -m sample_api.play_demo
 

@@ -8,7 +8,16 @@ import re
 
 import pytest
 
-from sample_api.play_demo import Demo, Server, failures, play_all, request
+from sample_api.play_demo import (
+    Demo,
+    Server,
+    failures,
+    play_all,
+    play_s7,
+    play_s7_conclusively,
+    request,
+    s7_failures,
+)
 
 PAUSE = 0.8
 
@@ -36,6 +45,16 @@ def test_demo_scenarios_naive_loses_every_race_protected_none(demo):
     assert codes[("S2", "documents")] == "token_version_stale"
     assert codes[("S3", "notes")] == codes[("S4", "documents")] == "not_found"
     assert codes[("S5", "notes")] == codes[("S5", "documents")] == "precondition_failed"
+
+
+def test_demo_s7_one_refresh_token_replayed(server):
+    naive, protected = play_s7_conclusively(server.url, "naive"), play_s7(server.url, "protected")
+    assert not s7_failures(naive, protected)
+    assert naive.winners > 1 and naive.alive == naive.winners  # several live sessions from one token
+    assert naive.replay == "401 token_not_valid" and naive.rotated_alive
+    assert protected.winners == 1 and protected.alive == 0
+    assert set(protected.refused) <= {"401 token_reused", "401 session_revoked"}
+    assert protected.replay == "401 token_reused" and not protected.rotated_alive
 
 
 @pytest.mark.parametrize("resource", ["notes", "documents"])
