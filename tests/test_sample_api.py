@@ -104,6 +104,12 @@ def test_schema_and_swagger_ui_without_network(server):
     assert schema["components"]["securitySchemes"]["jwtAuth"]["bearerFormat"] == "JWT"
     documented = schema["paths"]["/api/notes/{id}/"]["patch"]["responses"]
     assert {"200", "401", "404", "409", "412", "503"} <= set(documented)
+    sessions = schema["paths"]["/api/auth/sessions/"]["get"]["responses"]
+    assert {"200", "401", "503"} <= set(sessions)
+    listed = sessions["200"]["content"]["application/json"]["schema"]
+    assert listed["type"] == "array"
+    assert {"204", "404"} <= set(schema["paths"]["/api/auth/sessions/{session_id}/"]["delete"]["responses"])
+    assert "204" in schema["paths"]["/api/auth/sessions/others/"]["delete"]["responses"]
     status, page, _ = request(server.url, "GET", "/api/docs/")
     assert status == 200 and "swagger-ui" in page
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)
