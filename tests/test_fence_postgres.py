@@ -55,7 +55,7 @@ def test_revocation_waits_for_the_fenced_write_in_flight(kind, users):
     token = access_for(users[0])
     revoke, code = KINDS[kind](token)
     events: dict[str, float] = {}
-    original = ConditionalModelMixin.save_conditionally
+    original = ConditionalModelMixin._update_row
     threads = []
 
     def holding(self, *args, **kwargs):
@@ -64,7 +64,7 @@ def test_revocation_waits_for_the_fenced_write_in_flight(kind, users):
         original(self, *args, **kwargs)
         transaction.on_commit(lambda: events.setdefault("write_committed", time.monotonic()))
 
-    with mock.patch.object(ConditionalModelMixin, "save_conditionally", holding):
+    with mock.patch.object(ConditionalModelMixin, "_update_row", holding):
         response = bearer(token).patch(f"/v/notes/{note.pk}/", {"title": "during"}, format="json")
     threads[0].join(10)
     assert response.status_code == 200
@@ -104,7 +104,7 @@ def test_negative_control_fence_switched_off_lets_the_write_commit_after_revocat
     note = Note.objects.create(owner=users[0], title="before")
     token = access_for(users[0])
     events: dict[str, float] = {}
-    original = ConditionalModelMixin.save_conditionally
+    original = ConditionalModelMixin._update_row
     threads = []
 
     def holding(self, *args, **kwargs):
@@ -113,8 +113,8 @@ def test_negative_control_fence_switched_off_lets_the_write_commit_after_revocat
         original(self, *args, **kwargs)
         transaction.on_commit(lambda: events.setdefault("write_committed", time.monotonic()))
 
-    with mock.patch.object(DatabaseStore, "fence", "recheck"), \
-            mock.patch.object(ConditionalModelMixin, "save_conditionally", holding):
+    with mock.patch.object(DatabaseStore, "write_fence", lambda self, alias: None), \
+            mock.patch.object(ConditionalModelMixin, "_update_row", holding):
         response = bearer(token).patch(f"/v/notes/{note.pk}/", {"title": "during"}, format="json")
     threads[0].join(10)
     assert response.status_code == 200
