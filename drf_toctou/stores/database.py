@@ -121,16 +121,14 @@ class DatabaseStore(BaseStore):
                 self._sessions().filter(pk=session, expires_at__lt=keep_until).update(expires_at=keep_until)
 
     def save_session(self, record: SessionRecord) -> None:
-        fields: dict[str, Any] = {"user_id": record.user_id, "created_at": _moment(record.created_at),
-                  "refreshed_at": _moment(record.refreshed_at), "expires_at": record.expires_at,
-                  "client": record.client, "ip": record.ip, "version": record.version}
-        created_at = fields.pop("created_at")
+        fields = {"user_id": record.user_id, "refreshed_at": _moment(record.refreshed_at),
+                  "expires_at": record.expires_at, "client": record.client, "ip": record.ip, "version": record.version}
         with _store_errors(), transaction.atomic(using=self.using):
             # Write first (see consume). An update keeps the creation time and
             # never brings an ended session back; an ended one is not re-created.
             if not self._sessions().filter(pk=record.session_id, revoked_at__isnull=True).update(**fields):
-                self._sessions().bulk_create([Session(session_id=record.session_id, created_at=created_at, **fields)],
-                                             ignore_conflicts=True)
+                created = Session(session_id=record.session_id, created_at=_moment(record.created_at), **fields)
+                self._sessions().bulk_create([created], ignore_conflicts=True)
 
     def sessions(self, user_id: str) -> list[SessionRecord]:
         with _store_errors():
