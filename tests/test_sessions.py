@@ -381,14 +381,17 @@ def test_a_replayed_refresh_token_ends_the_family_and_is_audited(store, users, a
     assert bearer(login(api)["access"]).get("/auth/sessions/").json()[0]["current"] is True
 
 
-def test_a_revoked_refresh_token_is_token_revoked_and_ends_nothing(store, users, api, rotating):
-    tokens, other = login(api), login(api)
-    bearer(tokens["access"]).post("/auth/token/revoke/", {"token": other["access"]}, format="json")
+def test_a_revoked_refresh_token_is_token_revoked_not_a_reuse(store, users, api, rotating):
+    """A refresh token revoked by itself (revoke_token, not a logout) is
+    refused as revoked: no reuse, so its session is not ended."""
     from drf_toctou.revocation import revoke_token
 
+    tokens, other = login(api), login(api)
     revoke_token(other["refresh"])
     assert_refusal(refresh(api, other["refresh"]), 401, "token_revoked")
-    assert bearer(tokens["access"]).get("/me/").status_code == 200
+    assert bearer(other["access"]).get("/me/").status_code == 200
+    listed_ids = [s["id"] for s in bearer(tokens["access"]).get("/auth/sessions/").json()]
+    assert sid(other["refresh"]) in listed_ids
 
 
 # --- the admin's sessions page, on every store --------------------------------------------
