@@ -50,7 +50,7 @@ $(DEMO_STAMP): pyproject.toml
 	touch $(DEMO_STAMP)
 
 # Plays the scenarios over real HTTP against the naive and the protected endpoints
-# (S1-S6, then S8: a write around the API reported by the Streams watcher).
+# (S1-S7, then S8: a write around the API reported by the Streams watcher).
 demo: $(DEMO_STAMP)
 	$(BIN)/python -m sample_api.play_demo
 

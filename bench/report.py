@@ -244,7 +244,8 @@ def e2e_section(e2e: EndToEnd, bases: dict[str, str], rounds: int, seconds: int)
 
 
 def report(*, samples: Samples, bases: dict[str, str], stores: list, rounds: int, block: int, quick: bool, trips,
-           redis_rows, per_token: float, db_rows, purge_seconds: float, deletes: int, big: int, e2e: EndToEnd,
+           redis_rows, per_token: float, db_rows, purge_seconds: float, deletes: int, big: int, sessions: list[str],
+           e2e: EndToEnd,
            e2e_bases: dict[str, str], e2e_rounds: int, e2e_seconds: int) -> str:
     lines = [
         "# Benchmarks",
@@ -302,6 +303,7 @@ def report(*, samples: Samples, bases: dict[str, str], stores: list, rounds: int
         f"DatabaseStore purge of {big:,} expired rows: {purge_seconds:.1f} s in {deletes} DELETE statements "
         f"(batches of 5,000).",
         "",
+        *sessions,
         *e2e_section(e2e, e2e_bases, e2e_rounds, e2e_seconds),
     ]
     return "\n".join(lines)

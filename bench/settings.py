@@ -37,6 +37,11 @@ SIMPLE_JWT = {
     "SIGNING_KEY": SECRET_KEY,
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
     "AUTH_TOKEN_CLASSES": ("drf_toctou.tokens.VersionedAccessToken",),
+    # The session rows (bench/sessions.py) refresh with rotation; simplejwt's
+    # own refresh also blacklists the rotated-out token. Set here, not
+    # overridden later: simplejwt's serializers bind its settings at import.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 REST_KNOX = {"AUTO_REFRESH": False}
 # The store of the run (bench/harness.py and bench/e2e.py set these to the

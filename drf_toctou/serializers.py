@@ -21,11 +21,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import update_last_login
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import Token, UntypedToken
 
 from drf_toctou.exceptions import InvalidBody
+from drf_toctou.refusals import reject
 from drf_toctou.revocation import revoke_token
 from drf_toctou.sessions import end_session, open_session, rotate
 from drf_toctou.settings import jwt_settings
@@ -81,13 +83,19 @@ class TokenRefreshSerializer(ContractErrors, serializers.Serializer):
     token_class = VersionedRefreshToken
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
-        refresh: Any = parse_token(attrs["refresh"], self.token_class)
-        check_user(refresh)
-        if jwt_settings().ROTATE_REFRESH_TOKENS:
-            rotate(refresh, self.context.get("request"))
-            return {"access": str(refresh.access_token), "refresh": str(refresh)}
-        check_token(refresh)
-        return {"access": str(refresh.access_token)}
+        request: Any = self.context.get("request")
+        refresh: Any = None
+        try:
+            refresh = parse_token(attrs["refresh"], self.token_class)
+            check_user(refresh)
+            if jwt_settings().ROTATE_REFRESH_TOKENS:
+                rotate(refresh, request)
+                return {"access": str(refresh.access_token), "refresh": str(refresh)}
+            check_token(refresh)
+            return {"access": str(refresh.access_token)}
+        except APIException as e:  # audited like a refusal at authentication (token_reused, ...)
+            reject(request, e, refresh)
+            raise
 
 
 def check_user(refresh: Token) -> None:

@@ -81,22 +81,20 @@ def rotate(refresh: Any, request: Any) -> TokenIdentity:
     mark = call_store(get_store().consume, identity.user_id, identity.jti, keep_until(token_expiry(refresh)))
     if mark is not None:
         refuse_used(identity, mark)
-    created = None
     if not identity.session:  # a token from before sessions: it starts one now
         refresh[toctou_settings.SESSION_CLAIM] = new_session_id()
-        created = time.time()
     refresh.set_jti()
     refresh.set_exp()
     refresh.set_iat()
     identity = token_identity(refresh)
     client, ip = client_of(request)
     now = time.time()
-    record = next((s for s in get_sessions(identity.user_id) if s.session_id == identity.session), None)
+    # The entry's creation time stays (the store keeps it on update); the
+    # registry is not read: a refresh costs the same whatever the number of
+    # the user's sessions.
     call_store(get_store().save_session, SessionRecord(
-        session_id=identity.session or "", user_id=identity.user_id,
-        created_at=created or (record.created_at if record else now), refreshed_at=now,
-        expires_at=keep_until(token_expiry(refresh)), client=client or (record.client if record else ""),
-        ip=ip, version=identity.version))
+        session_id=identity.session or "", user_id=identity.user_id, created_at=now, refreshed_at=now,
+        expires_at=keep_until(token_expiry(refresh)), client=client, ip=ip, version=identity.version))
     return identity
 
 

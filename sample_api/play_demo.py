@@ -1,12 +1,15 @@
 """`make demo`: start the sample API as a real server process on loopback and
-play S1–S6 over real HTTP against the naive and the protected endpoints; then
+play S1–S7 over real HTTP against the naive and the protected endpoints; then
 S8: a write around the API with a revoked token, reported by the Streams
 watcher (`manage.py toctou_watch`) running next to the server.
 
 Each run: the victim request (a PATCH by alice) pauses at a demo-only pause
 point — after authentication (S1, S2) or after the object-level check (S3–S6) —
-while a second request lands inside that window. Exit status 0 only if every
-protected endpoint refused the stale write and every naive one let it through.
+while a second request lands inside that window. S7 replays one refresh token
+— eight times at once, then after its rotation — against simplejwt's own refresh
+and drf-toctou's. Exit status 0 only if every protected endpoint refused the
+stale write (S7: one winner, then the family ended) and every naive one let it
+through.
 """
 
 from __future__ import annotations
@@ -259,6 +262,128 @@ def failures(runs: list[Run]) -> tuple[list[Run], list[Run]]:
     return lost, unexpected
 
 
+# --- S7: the same refresh token replayed concurrently and after rotation ------------------
+# Played on the token endpoints, not on a resource: simplejwt's own refresh
+# (ROTATE_REFRESH_TOKENS + BLACKLIST_AFTER_ROTATION, /api/naive/auth/...) against
+# drf-toctou's (/api/auth/...).
+
+S7_PATHS = {"naive": ("/api/naive/auth/token/", "/api/naive/auth/token/refresh/"),
+            "protected": ("/api/auth/token/", "/api/auth/token/refresh/")}
+S7_RACERS = 8
+
+
+@dataclass
+class RefreshRun:
+    mode: str
+    winners: int = 0  # 200s among the concurrent refreshes of one token
+    refused: dict[str, int] = field(default_factory=dict)  # their refusals, by code
+    alive: int = 0  # refresh tokens the race handed out that still refresh: live sessions
+    replay: str = ""  # the answer to a rotated-out refresh token, replayed
+    rotated_alive: bool = False  # after that replay, its successor still refreshes
+
+
+def concurrent_posts(base: str, path: str, body: dict[str, Any], racers: int) -> list[tuple[int, Any]]:
+    """``racers`` POSTs of ``body`` sent at once: keep-alive connections opened
+    first, then released together by a barrier."""
+    import http.client
+
+    host, port = base.removeprefix("http://").split(":")
+    connections = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(racers)]
+    for connection in connections:  # opened (and proven alive) before the race
+        connection.request("GET", "/api/me/")
+        connection.getresponse().read()
+    barrier, answers = threading.Barrier(racers), [(0, None)] * racers
+    payload = json.dumps(body).encode()
+
+    def send(index: int) -> None:
+        barrier.wait()
+        connections[index].request("POST", path, payload, {"Content-Type": "application/json"})
+        answer = connections[index].getresponse()
+        answers[index] = (answer.status, json.loads(answer.read() or b"null"))
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(racers)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    [c.close() for c in connections]
+    return answers
+
+
+def play_s7(base: str, mode: str) -> RefreshRun:
+    login_path, refresh_path = S7_PATHS[mode]
+    credentials = {"username": "alice", "password": PASSWORDS["alice"]}
+
+    def login() -> dict[str, Any]:
+        status, body, _ = request(base, "POST", login_path, body=credentials)
+        assert status == 200, (status, body)
+        return body
+
+    def refreshes(token: str) -> tuple[int, Any]:
+        status, body, _ = request(base, "POST", refresh_path, body={"refresh": token})
+        return status, body
+
+    run = RefreshRun(mode)
+    answers = concurrent_posts(base, refresh_path, {"refresh": login()["refresh"]}, S7_RACERS)
+    won = [body for status, body in answers if status == 200]
+    run.winners = len(won)
+    for status, body in answers:
+        if status != 200:
+            code = f"{status} {body.get('code', '') if isinstance(body, dict) else ''}".strip()
+            run.refused[code] = run.refused.get(code, 0) + 1
+    run.alive = sum(refreshes(body["refresh"])[0] == 200 for body in won)
+    first = login()["refresh"]
+    status, rotated = refreshes(first)
+    assert status == 200, (status, rotated)
+    status, body = refreshes(first)  # the rotated-out token, replayed (a copy an attacker kept)
+    run.replay = f"{status} {body.get('code', '') if isinstance(body, dict) else ''}".strip()
+    run.rotated_alive = refreshes(rotated["refresh"])[0] == 200
+    return run
+
+
+def play_s7_conclusively(base: str, mode: str, tries: int = 3) -> RefreshRun:
+    """Replay the naive run (up to ``tries``) when its refreshes did not overlap
+    enough for a second winner, which says nothing about either endpoint."""
+    for _ in range(tries):
+        run = play_s7(base, mode)
+        if mode == "protected" or run.winners > 1:
+            return run
+        print("  S7 naive: the refreshes did not overlap; replaying")
+    return run
+
+
+def s7_outcomes(run: RefreshRun) -> tuple[str, str]:
+    refused = ", ".join(f"{n} × {code}" for code, n in sorted(run.refused.items()))
+    race = f"{run.winners} × 200{', ' + refused if refused else ''}: "
+    race += f"{run.alive} live session{'s' * (run.alive != 1)} from one token" if run.alive else \
+        "the losers were reuses, so the family ended (0 live sessions)"
+    replay = f"{run.replay}; its successor {'still refreshes: the session lives on' if run.rotated_alive else 'refused: the family ended'}"
+    return race, replay
+
+
+def print_s7(naive: RefreshRun, protected: RefreshRun) -> None:
+    header = ["scenario", "the same refresh token", "naive (simplejwt + blacklist)", "protected"]
+    (naive_race, naive_replay), (guarded_race, guarded_replay) = s7_outcomes(naive), s7_outcomes(protected)
+    rows = [["S7", f"refreshed {S7_RACERS} times at once", naive_race, guarded_race],
+            ["S7", "replayed after its rotation", naive_replay, guarded_replay]]
+    widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
+    line = "+".join("-" * (w + 2) for w in widths)
+    print("\n" + line)
+    for row in [header, None, *rows]:
+        print(line if row is None else "|".join(f" {c:<{w}} " for c, w in zip(row, widths, strict=True)))
+    print(line)
+
+
+def s7_failures(naive: RefreshRun, protected: RefreshRun) -> list[str]:
+    """What S7 failed to show, if anything."""
+    found = []
+    if protected.winners != 1 or protected.alive != 0:
+        found.append(f"protected: {protected.winners} winner(s), {protected.alive} live session(s) after the race")
+    if protected.replay != "401 token_reused" or protected.rotated_alive:
+        found.append(f"protected replay: {protected.replay}, successor alive: {protected.rotated_alive}")
+    if naive.winners < 2 or not naive.rotated_alive:
+        found.append(f"naive: {naive.winners} winner(s); successor alive after the replay: {naive.rotated_alive}")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pause", type=float, default=float(os.environ.get("DEMO_PAUSE", "1.0")))
@@ -270,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         demo = Demo(server.url, args.pause)
         runs = play_all(demo)
         print_table(runs, demo, args.pause)
+        s7 = play_s7_conclusively(server.url, "naive"), play_s7(server.url, "protected")
+        print_s7(*s7)
         from sample_api.demo_streams import play_s8, print_s8
 
         s8 = play_s8(server, demo)
@@ -278,13 +405,16 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     lost, unexpected = failures(runs)
     naive_total = sum(r.mode == "naive" for r in runs)
-    if lost or unexpected or not s8.detected:
+    problems = s7_failures(*s7)
+    if lost or unexpected or problems or not s8.detected:
         print(f"\nVERDICT: FAIL — protected endpoints lost {len(lost)} race(s); "
-              f"{len(unexpected)} naive run(s) did not show the race; S8 {'' if s8.detected else 'not '}detected.")
+              f"{len(unexpected)} naive run(s) did not show the race; S7: {'; '.join(problems) or 'ok'}; "
+              f"S8 {'' if s8.detected else 'not '}detected.")
         return 1
     print(f"\nVERDICT: the naive endpoints lost {naive_total}/{naive_total} races; "
-          f"drf-toctou refused all {len(runs) - naive_total} stale writes, and its watcher reported the write "
-          f"around the API {s8.latency * 1000:.0f} ms after it landed.")
+          f"drf-toctou refused all {len(runs) - naive_total} stale writes. S7: simplejwt's refresh gave "
+          f"{s7[0].winners} sessions for one token; drf-toctou one winner, and its family ended on reuse. "
+          f"S8: the watcher reported the write around the API {s8.latency * 1000:.0f} ms after it landed.")
     return 0
 
 

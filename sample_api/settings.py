@@ -28,6 +28,10 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.staticfiles",
     "rest_framework",
+    # simplejwt's blacklist: only its own token views (the naive refresh twin)
+    # use it; drf-toctou keeps token state in its store (toctou_import_blacklist
+    # moves the blacklist there).
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "drf_toctou",
@@ -86,6 +90,9 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     "ROTATE_REFRESH_TOKENS": True,
+    # For simplejwt's own TokenRefreshView (the naive twin): blacklist a refresh
+    # token once rotated. drf-toctou's refresh consumes it in the store instead.
+    "BLACKLIST_AFTER_ROTATION": True,
     "AUTH_TOKEN_CLASSES": ("drf_toctou.tokens.VersionedAccessToken",),
 }
 

@@ -16,6 +16,8 @@ urlpatterns = [
     # Deliberately vulnerable twins: the negative control of the demo and tests.
     path("api/naive/documents/<str:pk>/", naive.NaiveDocumentDetail.as_view(), name="naive-document"),
     path("api/naive/notes/<int:pk>/", naive.NaiveNoteDetail.as_view(), name="naive-note"),
+    path("api/naive/auth/token/", naive.naive_token_obtain, name="naive-token"),
+    path("api/naive/auth/token/refresh/", naive.naive_token_refresh, name="naive-token-refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # Swagger UI's assets come from drf-spectacular-sidecar, served locally.

@@ -127,10 +127,33 @@ class DynamoDBLocal:
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    self.warm_up()
                     return self
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError("DynamoDB Local did not start")
+
+    def warm_up(self) -> None:
+        """Run each kind of call once on a scratch table: a cold JVM answers
+        its first ones in seconds, beyond any store timeout under test."""
+        import boto3
+
+        client = boto3.client("dynamodb", endpoint_url=self.url, region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local")
+        key = {"pk": {"S": "x"}}
+        client.create_table(TableName="warm-up", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")
+        for _ in range(3):
+            client.put_item(TableName="warm-up", Item={**key, "n": {"N": "1"}},
+                            ConditionExpression="attribute_not_exists(pk) OR n = :one",
+                            ExpressionAttributeValues={":one": {"N": "1"}})
+            client.update_item(TableName="warm-up", Key=key, UpdateExpression="ADD n :z",
+                               ExpressionAttributeValues={":z": {"N": "0"}})
+            client.batch_get_item(RequestItems={"warm-up": {"Keys": [key], "ConsistentRead": True}})
+            client.transact_write_items(TransactItems=[{"ConditionCheck": {
+                "TableName": "warm-up", "Key": key, "ConditionExpression": "attribute_exists(pk)"}}])
+        client.delete_table(TableName="warm-up")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

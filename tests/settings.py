@@ -17,6 +17,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "rest_framework",
+    # simplejwt's blacklist, as teams moving to drf-toctou have it (toctou_import_blacklist).
+    "rest_framework_simplejwt.token_blacklist",
     "drf_toctou",
     "tests.testapp",
 ]

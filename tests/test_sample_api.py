@@ -8,7 +8,16 @@ import re
 
 import pytest
 
-from sample_api.play_demo import Demo, Server, failures, play_all, request
+from sample_api.play_demo import (
+    Demo,
+    Server,
+    failures,
+    play_all,
+    play_s7,
+    play_s7_conclusively,
+    request,
+    s7_failures,
+)
 
 PAUSE = 0.8
 
@@ -36,6 +45,16 @@ def test_demo_scenarios_naive_loses_every_race_protected_none(demo):
     assert codes[("S2", "documents")] == "token_version_stale"
     assert codes[("S3", "notes")] == codes[("S4", "documents")] == "not_found"
     assert codes[("S5", "notes")] == codes[("S5", "documents")] == "precondition_failed"
+
+
+def test_demo_s7_one_refresh_token_replayed(server):
+    naive, protected = play_s7_conclusively(server.url, "naive"), play_s7(server.url, "protected")
+    assert not s7_failures(naive, protected)
+    assert naive.winners > 1 and naive.alive == naive.winners  # several live sessions from one token
+    assert naive.replay == "401 token_not_valid" and naive.rotated_alive
+    assert protected.winners == 1 and protected.alive == 0
+    assert set(protected.refused) <= {"401 token_reused", "401 session_revoked"}
+    assert protected.replay == "401 token_reused" and not protected.rotated_alive
 
 
 @pytest.mark.parametrize("resource", ["notes", "documents"])
@@ -89,6 +108,12 @@ def test_schema_and_swagger_ui_without_network(server):
     assert schema["components"]["securitySchemes"]["jwtAuth"]["bearerFormat"] == "JWT"
     documented = schema["paths"]["/api/notes/{id}/"]["patch"]["responses"]
     assert {"200", "401", "404", "409", "412", "503"} <= set(documented)
+    sessions = schema["paths"]["/api/auth/sessions/"]["get"]["responses"]
+    assert {"200", "401", "503"} <= set(sessions)
+    listed = sessions["200"]["content"]["application/json"]["schema"]
+    assert listed["type"] == "array"
+    assert {"204", "404"} <= set(schema["paths"]["/api/auth/sessions/{session_id}/"]["delete"]["responses"])
+    assert "204" in schema["paths"]["/api/auth/sessions/others/"]["delete"]["responses"]
     status, page, _ = request(server.url, "GET", "/api/docs/")
     assert status == 200 and "swagger-ui" in page
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)

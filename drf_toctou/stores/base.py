@@ -7,7 +7,8 @@ answer, including when it is slower than ``STORE_TIMEOUT``.
 
 A store of your own implements the methods marked *required*; the others are
 capabilities with a safe default (no fence, no sent-ahead check, no deploy
-checks). ``tests/test_store_contract.py`` is the suite it must pass.
+checks). ``tests/test_stores.py`` and ``tests/test_sessions.py`` are the suite
+it must pass.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ class BaseStore:
 
     def save_session(self, record: SessionRecord) -> None:
         """*Required.* Create or update a registry entry; it goes by itself at
-        ``record.expires_at``."""
+        ``record.expires_at``. An update keeps the entry's ``created_at``; an
+        ended session (``revoke_session``) is never saved again."""
         raise NotImplementedError
 
     def sessions(self, user_id: str) -> list[SessionRecord]:

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Max
 
 from drf_toctou.exceptions import StoreError
@@ -97,17 +97,23 @@ class DatabaseStore(BaseStore):
     # --- refresh rotation and sessions ------------------------------------------
 
     def consume(self, user_id: str, jti: str, keep_until: int) -> str | None:
+        # Each step is one statement that writes first (a unique insert, a
+        # filtered update): no transaction reads then writes, which SQLite
+        # answers with "database is locked" under concurrent writers.
         now = int(time.time())
-        with _store_errors(), transaction.atomic(using=self.using):
-            row, created = self._revoked().get_or_create(
-                jti=jti, defaults={"user_id": user_id, "expires_at": keep_until, "kind": "c"})
-            if created:
+        with _store_errors():
+            try:
+                with transaction.atomic(using=self.using):
+                    self._revoked().create(jti=jti, user_id=user_id, expires_at=keep_until, kind="c")
                 return None
+            except IntegrityError:  # used or revoked before
+                pass
             # A record past its keep-until time counts as absent: take it over, once.
             if self._revoked().filter(jti=jti, expires_at__lte=now).update(
                     expires_at=keep_until, kind="c", user_id=user_id):
                 return None
-            return CONSUMED if row.kind == "c" else REVOKED
+            kind = self._revoked().filter(jti=jti).values_list("kind", flat=True).first()
+            return CONSUMED if kind == "c" else REVOKED
 
     def revoke_session(self, user_id: str, session: str, keep_until: int) -> None:
         now = _moment(time.time())
@@ -121,14 +127,14 @@ class DatabaseStore(BaseStore):
                 self._sessions().filter(pk=session, expires_at__lt=keep_until).update(expires_at=keep_until)
 
     def save_session(self, record: SessionRecord) -> None:
-        fields = {"user_id": record.user_id, "created_at": _moment(record.created_at),
-                  "refreshed_at": _moment(record.refreshed_at), "expires_at": record.expires_at,
-                  "client": record.client, "ip": record.ip, "version": record.version}
+        fields = {"user_id": record.user_id, "refreshed_at": _moment(record.refreshed_at),
+                  "expires_at": record.expires_at, "client": record.client, "ip": record.ip, "version": record.version}
         with _store_errors(), transaction.atomic(using=self.using):
-            _, created = self._sessions().get_or_create(session_id=record.session_id, defaults=fields)
-            if not created:  # an update never brings an ended session back
-                fields.pop("created_at")
-                self._sessions().filter(pk=record.session_id, revoked_at__isnull=True).update(**fields)
+            # Write first (see consume). An update keeps the creation time and
+            # never brings an ended session back; an ended one is not re-created.
+            if not self._sessions().filter(pk=record.session_id, revoked_at__isnull=True).update(**fields):
+                created = Session(session_id=record.session_id, created_at=_moment(record.created_at), **fields)
+                self._sessions().bulk_create([created], ignore_conflicts=True)
 
     def sessions(self, user_id: str) -> list[SessionRecord]:
         with _store_errors():

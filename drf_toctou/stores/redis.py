@@ -242,12 +242,11 @@ class RedisStore(BaseStore):
         self._write(keys[0], lambda c: self.ops.end_session(keys=keys, args=args, client=c))
 
     def save_session(self, record: SessionRecord) -> None:
-        entry = json.dumps([record.created_at, record.refreshed_at, record.client, record.ip, record.version],
-                           separators=(",", ":"))
+        rest = json.dumps([record.refreshed_at, record.client, record.ip, record.version], separators=(",", ":"))
         keys = [self.key(record.user_id, "s"), self.key(record.user_id, "z"),
                 self.session_key(record.user_id, record.session_id)]
-        self._call(self.ops.save_session, keys=keys,
-                   args=[record.session_id, entry, int(record.expires_at), int(time.time())])
+        self._call(self.ops.save_session, keys=keys, args=[record.session_id, rest[1:], int(record.expires_at),
+                                                           int(time.time()), json.dumps(record.created_at)])
 
     def sessions(self, user_id: str) -> list[SessionRecord]:
         keys = [self.key(user_id, "s"), self.key(user_id, "z")]

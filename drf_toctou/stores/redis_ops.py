@@ -65,10 +65,15 @@ redis.call('ZREM', KEYS[3], ARGV[3])
 return 1
 """
 
-# KEYS: registry entries, registry expiries, ended-session mark. ARGV: sid, entry, expiry, now.
+# KEYS: registry entries, registry expiries, ended-session mark. ARGV: sid, the entry after its
+# creation time (JSON, its leading "[" cut), expiry, now, creation time. An update keeps the
+# entry's creation time.
 SAVE_SESSION = PRUNE + """
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local created = ARGV[5]
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then created = string.match(old, '^%[([^,]*),') or created end
+redis.call('HSET', KEYS[1], ARGV[1], '[' .. created .. ',' .. ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 prune(KEYS[1], KEYS[2], ARGV[4])
 return 1

@@ -13,11 +13,13 @@ if not getattr(settings, "SAMPLE_API_VULNERABLE_ENDPOINTS", False) or not settin
     raise ImproperlyConfigured("The naive (vulnerable) endpoints exist only in the drf-toctou sample project.")
 
 import boto3  # noqa: E402
+from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 from drf_spectacular.utils import extend_schema  # noqa: E402
 from rest_framework import generics  # noqa: E402
 from rest_framework.permissions import BasePermission, IsAuthenticated  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
+from rest_framework_simplejwt import views as simplejwt_views  # noqa: E402
 
 from sample_api.api.demo import BEFORE_WRITE, NaiveDemoAuthentication, pause  # noqa: E402
 from sample_api.api.models import Note  # noqa: E402
@@ -77,3 +79,24 @@ class NaiveDocumentDetail(APIView):
         table.update_item(Key={"id": pk}, UpdateExpression="SET title = :t, version = :v",
                           ExpressionAttributeValues={":t": changes["title"], ":v": changes["version"]})
         return Response(DocumentSerializer({**item, **changes}).data)
+
+
+# VULNERABLE: simplejwt's own login and refresh, with ROTATE_REFRESH_TOKENS and
+# BLACKLIST_AFTER_ROTATION (the refresh negative control of S7). Its refresh
+# checks the blacklist, then blacklists the token: concurrent refreshes of one
+# token all pass the check before any of them blacklists it, and each walks
+# away with a new refresh token. Wrapped in plain functions so that system
+# check drf_toctou.E006, which rightly refuses simplejwt's serializers on a
+# token view, does not stop the sample from starting.
+_simplejwt_obtain = simplejwt_views.TokenObtainPairView.as_view()
+_simplejwt_refresh = simplejwt_views.TokenRefreshView.as_view()
+
+
+@csrf_exempt
+def naive_token_obtain(request, *args, **kwargs):
+    return _simplejwt_obtain(request, *args, **kwargs)
+
+
+@csrf_exempt
+def naive_token_refresh(request, *args, **kwargs):
+    return _simplejwt_refresh(request, *args, **kwargs)
