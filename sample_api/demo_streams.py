@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sample_api.play_demo import MANAGE, Demo, Server
+from sample_api.play_demo import Demo
+from sample_api.server import MANAGE, Server
 
 
 @dataclass

@@ -15,104 +15,18 @@ through.
 from __future__ import annotations
 
 import argparse
-import atexit
-import json
 import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-MANAGE = [sys.executable, str(ROOT / "sample_api" / "manage.py")]
-PASSWORDS = {"alice": "alice-demo-password", "bob": "bob-demo-password"}
+from sample_api.demo_refresh import play_s7, play_s7_conclusively, print_s7, s7_failures
+from sample_api.server import MANAGE, PASSWORDS, ROOT, Server, free_port, request  # noqa: F401  (re-exported)
+
 VICTIM_TITLE = "victim-write"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """The sample API under `manage.py runserver --noreload` on 127.0.0.1."""
-
-    def __init__(self, pause: float, extra_env: dict[str, str] | None = None, setup_script: str = "") -> None:
-        self.setup_script = setup_script
-        self.port = free_port()
-        self.dir = tempfile.TemporaryDirectory(prefix="toctou-demo-")
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "sample_api.demo_settings",
-                    "DEMO_PAUSE": str(pause), "SAMPLE_API_DB": str(Path(self.dir.name) / "demo.sqlite3"),
-                    "SAMPLE_API_MOTO_PORT": str(free_port()), "PYTHONPATH": str(ROOT), **(extra_env or {})}
-        self.process: subprocess.Popen | None = None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Server:
-        commands = [["migrate", "-v", "0"], ["demo_users"]]
-        if self.setup_script:
-            commands.append(["shell", "-c", self.setup_script])
-        # Set-up commands meet cold stores (DynamoDB Local's JVM warming up): a request's timeout is not theirs.
-        setup_env = {"TOCTOU_STORE_TIMEOUT": "5", **self.env}
-        for command in commands:
-            subprocess.run(MANAGE + command, env=setup_env, check=True, stdout=subprocess.DEVNULL)
-        self.log = open(Path(self.dir.name) / "server.log", "w")
-        self.process = subprocess.Popen(MANAGE + ["runserver", f"127.0.0.1:{self.port}", "--noreload"],
-                                        env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        atexit.register(self.stop)
-        self.wait_ready()
-        return self
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the sample API exited: see {self.log.name}")
-            try:
-                if request(self.url, "GET", "/api/schema/")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the sample API did not start in time")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self.dir.cleanup()
-
-
-def request(base: str, method: str, path: str, token: str | None = None, body: Any = None,
-            headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
-    data = None if body is None else json.dumps(body).encode()
-    all_headers = {"Content-Type": "application/json", **(headers or {})}
-    if token:
-        all_headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(base + path, data=data, method=method, headers=all_headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as answer:
-            status, raw, got = answer.status, answer.read(), dict(answer.headers)
-    except urllib.error.HTTPError as error:
-        status, raw, got = error.code, error.read(), dict(error.headers)
-    try:
-        payload = json.loads(raw) if raw else None
-    except ValueError:
-        payload = raw.decode(errors="replace")
-    return status, payload, got
 
 
 @dataclass
@@ -266,123 +180,6 @@ def failures(runs: list[Run]) -> tuple[list[Run], list[Run]]:
 # Played on the token endpoints, not on a resource: simplejwt's own refresh
 # (ROTATE_REFRESH_TOKENS + BLACKLIST_AFTER_ROTATION, /api/naive/auth/...) against
 # drf-toctou's (/api/auth/...).
-
-S7_PATHS = {"naive": ("/api/naive/auth/token/", "/api/naive/auth/token/refresh/"),
-            "protected": ("/api/auth/token/", "/api/auth/token/refresh/")}
-S7_RACERS = 8
-
-
-@dataclass
-class RefreshRun:
-    mode: str
-    winners: int = 0  # 200s among the concurrent refreshes of one token
-    refused: dict[str, int] = field(default_factory=dict)  # their refusals, by code
-    alive: int = 0  # refresh tokens the race handed out that still refresh: live sessions
-    replay: str = ""  # the answer to a rotated-out refresh token, replayed
-    rotated_alive: bool = False  # after that replay, its successor still refreshes
-
-
-def concurrent_posts(base: str, path: str, body: dict[str, Any], racers: int) -> list[tuple[int, Any]]:
-    """``racers`` POSTs of ``body`` sent at once: keep-alive connections opened
-    first, then released together by a barrier."""
-    import http.client
-
-    host, port = base.removeprefix("http://").split(":")
-    connections = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(racers)]
-    for connection in connections:  # opened (and proven alive) before the race
-        connection.request("GET", "/api/me/")
-        connection.getresponse().read()
-    barrier, answers = threading.Barrier(racers), [(0, None)] * racers
-    payload = json.dumps(body).encode()
-
-    def send(index: int) -> None:
-        barrier.wait()
-        connections[index].request("POST", path, payload, {"Content-Type": "application/json"})
-        answer = connections[index].getresponse()
-        answers[index] = (answer.status, json.loads(answer.read() or b"null"))
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(racers)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    [c.close() for c in connections]
-    return answers
-
-
-def play_s7(base: str, mode: str) -> RefreshRun:
-    login_path, refresh_path = S7_PATHS[mode]
-    credentials = {"username": "alice", "password": PASSWORDS["alice"]}
-
-    def login() -> dict[str, Any]:
-        status, body, _ = request(base, "POST", login_path, body=credentials)
-        assert status == 200, (status, body)
-        return body
-
-    def refreshes(token: str) -> tuple[int, Any]:
-        status, body, _ = request(base, "POST", refresh_path, body={"refresh": token})
-        return status, body
-
-    run = RefreshRun(mode)
-    answers = concurrent_posts(base, refresh_path, {"refresh": login()["refresh"]}, S7_RACERS)
-    won = [body for status, body in answers if status == 200]
-    run.winners = len(won)
-    for status, body in answers:
-        if status != 200:
-            code = f"{status} {body.get('code', '') if isinstance(body, dict) else ''}".strip()
-            run.refused[code] = run.refused.get(code, 0) + 1
-    run.alive = sum(refreshes(body["refresh"])[0] == 200 for body in won)
-    first = login()["refresh"]
-    status, rotated = refreshes(first)
-    assert status == 200, (status, rotated)
-    status, body = refreshes(first)  # the rotated-out token, replayed (a copy an attacker kept)
-    run.replay = f"{status} {body.get('code', '') if isinstance(body, dict) else ''}".strip()
-    run.rotated_alive = refreshes(rotated["refresh"])[0] == 200
-    return run
-
-
-def play_s7_conclusively(base: str, mode: str, tries: int = 3) -> RefreshRun:
-    """Replay the naive run (up to ``tries``) when its refreshes did not overlap
-    enough for a second winner, which says nothing about either endpoint."""
-    for _ in range(tries):
-        run = play_s7(base, mode)
-        if mode == "protected" or run.winners > 1:
-            return run
-        print("  S7 naive: the refreshes did not overlap; replaying")
-    return run
-
-
-def s7_outcomes(run: RefreshRun) -> tuple[str, str]:
-    refused = ", ".join(f"{n} × {code}" for code, n in sorted(run.refused.items()))
-    race = f"{run.winners} × 200{', ' + refused if refused else ''}: "
-    race += f"{run.alive} live session{'s' * (run.alive != 1)} from one token" if run.alive else \
-        "the losers were reuses, so the family ended (0 live sessions)"
-    replay = f"{run.replay}; its successor {'still refreshes: the session lives on' if run.rotated_alive else 'refused: the family ended'}"
-    return race, replay
-
-
-def print_s7(naive: RefreshRun, protected: RefreshRun) -> None:
-    header = ["scenario", "the same refresh token", "naive (simplejwt + blacklist)", "protected"]
-    (naive_race, naive_replay), (guarded_race, guarded_replay) = s7_outcomes(naive), s7_outcomes(protected)
-    rows = [["S7", f"refreshed {S7_RACERS} times at once", naive_race, guarded_race],
-            ["S7", "replayed after its rotation", naive_replay, guarded_replay]]
-    widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
-    line = "+".join("-" * (w + 2) for w in widths)
-    print("\n" + line)
-    for row in [header, None, *rows]:
-        print(line if row is None else "|".join(f" {c:<{w}} " for c, w in zip(row, widths, strict=True)))
-    print(line)
-
-
-def s7_failures(naive: RefreshRun, protected: RefreshRun) -> list[str]:
-    """What S7 failed to show, if anything."""
-    found = []
-    if protected.winners != 1 or protected.alive != 0:
-        found.append(f"protected: {protected.winners} winner(s), {protected.alive} live session(s) after the race")
-    if protected.replay != "401 token_reused" or protected.rotated_alive:
-        found.append(f"protected replay: {protected.replay}, successor alive: {protected.rotated_alive}")
-    if naive.winners < 2 or not naive.rotated_alive:
-        found.append(f"naive: {naive.winners} winner(s); successor alive after the replay: {naive.rotated_alive}")
-    return found
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sample_api.play_demo import request
+from sample_api.server import request
 
 
 def jti_of(token: str) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sample_api.play_demo import MANAGE, ROOT, Server, request
+from sample_api.server import MANAGE, ROOT, Server, request
 
 PATHS = {
     "protected": ("/api/auth/token/", "/api/auth/token/refresh/"),

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sample_api.play_demo import Demo, Server
+from sample_api.play_demo import Demo
+from sample_api.server import Server
 from tests.reliability.conftest import scaled
 
 

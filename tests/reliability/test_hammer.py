@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from sample_api.play_demo import Server
+from sample_api.server import Server
 from tests.reliability.conftest import scaled
 from tests.reliability.hammer import Hammer
 from tests.servers import DynamoDBLocal, PostgresDatabase, dynamodb_local_jar

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from sample_api.play_demo import PASSWORDS
+from sample_api.server import PASSWORDS
 from tests.reliability.conftest import scaled
 from tests.reliability.refresh_race import THREADS, WORKERS, RaceResult, RaceServer, RefreshRace
 from tests.servers import DynamoDBLocal, MotoServer, PostgresDatabase, RedisServer, dynamodb_local_jar

@@ -33,7 +33,8 @@ from drf_toctou.state import token_identity
 from drf_toctou.streams.checkpoints import MemoryCheckpoints
 from drf_toctou.streams.watcher import Watcher
 from sample_api.demo_streams import WatcherProcess
-from sample_api.play_demo import MANAGE, PASSWORDS, Demo, Server, play_conclusively
+from sample_api.play_demo import Demo, play_conclusively
+from sample_api.server import MANAGE, PASSWORDS, Server
 from tests.helpers import access_for
 from tests.reliability.conftest import FULL, scaled
 from tests.reliability.hammer import Hammer, jti_of
