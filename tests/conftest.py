@@ -60,9 +60,22 @@ def sentinel_options(setup, **extra) -> dict:
     return {"sentinels": setup.sentinel_addresses, "service_name": setup.service_name, **extra}
 
 
-@pytest.fixture(params=list(STORES))
+# The store contract suite runs on every store and topology; the tests of the
+# layers above it (views, mixins, credentials...) on the three stores.
+CONTRACT_MODULES = {"test_stores", "test_sessions", "test_revocation", "test_import_blacklist"}
+LAYER_KINDS = ["database", "redis", "dynamodb"]
+
+
+def pytest_generate_tests(metafunc):
+    explicit = any("store_kind" in marker.args[0] for marker in metafunc.definition.iter_markers("parametrize"))
+    if "store_kind" in metafunc.fixturenames and not explicit:
+        contract = metafunc.module.__name__.rsplit(".", 1)[-1] in CONTRACT_MODULES
+        metafunc.parametrize("store_kind", list(STORES) if contract else LAYER_KINDS, indirect=True)
+
+
+@pytest.fixture
 def store_kind(request, settings, db):
-    """Every test using this runs once per store (the contract suite)."""
+    """Every test using this runs once per store (pytest_generate_tests)."""
     kind = request.param
     if kind == "redis":
         server = request.getfixturevalue("redis_server")

@@ -61,9 +61,9 @@ def hammer_row(report, name, fenced, naive):
 def test_fenced_writes_never_commit_after_revocation(engine, request, report):
     server = request.getfixturevalue(f"{engine}_server")
     resource = "notes" if engine == "postgres" else "documents"
-    total = scaled(300, 10_000)
+    total = scaled(160, 10_000)
     fenced = Hammer(server.url, resource, "protected", USERS, total).run()
-    naive = Hammer(server.url, resource, "naive", USERS, scaled(150, 2_000)).run()
+    naive = Hammer(server.url, resource, "naive", USERS, scaled(80, 2_000)).run()
     name = {"postgres": "hammer: ORM + DatabaseStore on PostgreSQL",
             "dynamodb_local": "hammer: DynamoDB + DynamoDBStore on DynamoDB Local"}[engine]
     hammer_row(report, name, fenced, naive)

@@ -105,9 +105,9 @@ def race_row(report, store: str, protected: RaceResult, naive: RaceResult) -> No
 @pytest.mark.parametrize("store", ["redis", "dynamodb_local", "postgres", "sqlite"])
 def test_exactly_one_concurrent_refresh_wins(store, request, report):
     server = request.getfixturevalue(f"{store}_race_server")
-    trials = scaled(20, 200)
+    trials = scaled(8, 200)
     protected = RefreshRace(server.url, "protected", "alice", PASSWORDS["alice"], RACERS).run(trials)
-    naive = RefreshRace(server.url, "naive", "bob", PASSWORDS["bob"], RACERS).run(scaled(10, 200))
+    naive = RefreshRace(server.url, "naive", "bob", PASSWORDS["bob"], RACERS).run(scaled(6, 200))
     race_row(report, store, protected, naive)
     print(f"\n{store}: protected {protected.distribution()} {dict(protected.codes)}; "
           f"naive {naive.distribution()} {dict(naive.codes)}")

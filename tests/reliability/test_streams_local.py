@@ -115,7 +115,7 @@ def test_watcher_on_dynamodb_local(on_local, users, report, settings):
     assert failed.value.returncode == 1 and "5 finding(s)" in str(failed.value)
     call_command("toctou_watch", "--table", STAMPED_TABLE, "--once", "--fail-on", "low")  # again: nothing new
     latencies = tail_latencies(on_local, users, scaled(5, 50))
-    count = scaled(2000, 20000)
+    count = scaled(500, 20000)
     stamped_load(on_local, users, count)
     judged, tally = run_watcher(checkpoints=MemoryCheckpoints())  # everything the stream holds, once more
     assert Counter(f.rule for f in judged) == Counter(rule for rule, _ in expected) + Counter(

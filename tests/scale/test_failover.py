@@ -33,7 +33,7 @@ from drf_toctou.stores import get_store
 from tests.conftest import close_store, use_store
 from tests.load import Ledger, Load, window
 from tests.replication import Topology, pause_replication, users_by_master
-from tests.scale.conftest import scaled, table
+from tests.scale.conftest import FULL, scaled, table
 from tests.topology import wait_until
 
 COLUMNS = ["topology", "WAIT", "rounds", "revocations acknowledged", "bumps acknowledged",
@@ -61,7 +61,9 @@ CONFIGURATIONS = [  # (topology, min_replicas_ack, cluster-require-full-coverage
     pytest.param("sentinel", 0, None, id="sentinel-no_wait_control"),
     pytest.param("cluster", 1, "no", id="cluster-wait"),
     pytest.param("cluster", 0, "no", id="cluster-no_wait_control"),
-    pytest.param("cluster", 1, "yes", id="cluster-wait-full_coverage"),
+    # the default coverage: in make scale only (test_redis_cluster_store.py shows its 503s over HTTP)
+    pytest.param("cluster", 1, "yes", id="cluster-wait-full_coverage",
+                 marks=pytest.mark.skipif(not FULL, reason="make scale only")),
 ]
 
 
