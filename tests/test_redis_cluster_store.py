@@ -242,3 +242,21 @@ def test_requests_during_a_slot_migration_are_200_401_or_503_never_500(cluster_s
         redis_cluster.settle_slot(slot, source)
     print(f"\nduring the migration: {dict(statuses)}")
     assert statuses["good 200"] >= 7 and statuses["logout 204"] >= 7  # at least 7 steps, mostly served
+
+
+def test_a_client_tripping_over_its_own_node_table_is_503_never_500(cluster_store, users, monkeypatch):
+    """redis-py 5.0's cluster client, learning the cluster anew on one thread
+    while another changes its node table (a failover), raises RuntimeError
+    "dictionary changed size during iteration": a client that can't answer is
+    a store that can't answer — 503, for checks and for logouts alike."""
+    alice, _ = users
+    token = access_for(alice)
+
+    def tripped(*args, **kwargs):
+        raise RuntimeError("dictionary changed size during iteration")
+
+    monkeypatch.setattr(cluster_store.client.nodes_manager, "get_node_from_slot", tripped)
+    assert_refusal(bearer(token).get("/me/"), 503, "token_state_unavailable")
+    assert_refusal(bearer(token).post("/auth/logout/"), 503, "token_state_unavailable")
+    monkeypatch.undo()
+    assert bearer(token).get("/me/").status_code == 200

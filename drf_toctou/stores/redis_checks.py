@@ -18,7 +18,10 @@ from typing import Any
 
 import redis
 
-STORE_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException, OSError)
+# RuntimeError: redis-py 5.0's cluster client walks its node table while
+# another thread changes it during a failover ("dictionary changed size during
+# iteration"); a client that can't answer is a store that can't answer (503).
+STORE_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException, OSError, RuntimeError)
 
 # Pools whose connections can be built from their settings alone (Sentinel's
 # and Cluster's need their manager; they take redis-py's own path).
