@@ -420,7 +420,8 @@ def test_the_reader_reports_a_gap_and_survives_an_expired_iterator():
 
 def test_deletions_by_ttl_leave_no_tombstone():
     from drf_toctou.streams.changes import Change, WatchedTable
-    from drf_toctou.streams.judge import Context, Judge, MemoryTombstones
+    from drf_toctou.streams.context import Context, MemoryTombstones
+    from drf_toctou.streams.judge import Judge
 
     tombstones = MemoryTombstones()
     judge = Judge(Context(tombstones, clock_margin=0, resurrection_window=60), rules=[])

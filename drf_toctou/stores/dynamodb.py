@@ -28,6 +28,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from drf_toctou import dynamodb as ddb
 from drf_toctou.exceptions import SessionRevoked, StoreError, TokenRevoked, TokenVersionStale
 from drf_toctou.settings import toctou_settings
+from drf_toctou.stores import dynamodb_setup
 from drf_toctou.stores.base import CONSUMED, REVOKED, BaseStore, SessionRecord, TokenHistory, TokenState
 
 KEY = "pk"
@@ -250,11 +251,7 @@ class DynamoDBStore(BaseStore):
     # --- operations -----------------------------------------------------------------
 
     def setup(self) -> str:
-        from drf_toctou.stores.dynamodb_setup import setup
-
-        return setup(self)
+        return dynamodb_setup.setup(self, KEY, SESSIONS_INDEX, EXPIRES)
 
     def deploy_checks(self) -> list[Any]:
-        from drf_toctou.stores.dynamodb_setup import deploy_checks
-
-        return deploy_checks(self)
+        return dynamodb_setup.deploy_checks(self)

@@ -19,14 +19,13 @@ W010_HINT = ("Write and read token state in one region (point every DynamoDBStor
              "with multi-Region strong consistency (MRSC); see README 'Choosing a store'.")
 
 
-def setup(store: Any) -> str:
-    """Create the table (on-demand) with TTL on ``expires_at`` and the sparse
-    session index; idempotent. Generous timeouts: an operator's command."""
-    from drf_toctou.stores.dynamodb import EXPIRES, KEY, SESSIONS_INDEX
-
+def setup(store: Any, key: str, sessions_index: str, expires: str) -> str:
+    """Create the table (on-demand, hash key ``key``) with TTL on ``expires``
+    and the sparse session index; idempotent. Generous timeouts: an
+    operator's command."""
     client = ddb.shared_client(store.connection_options, timeout=10.0, max_attempts=3)
     try:
-        changes = ddb.ensure_table(client, store.table_name, KEY, {SESSIONS_INDEX: "suid"}, ttl=EXPIRES)
+        changes = ddb.ensure_table(client, store.table_name, key, {sessions_index: "suid"}, ttl=expires)
     except (*ddb.ERRORS, TimeoutError) as e:
         raise StoreError(f"dynamodb store: {e}") from e
     return f"DynamoDBStore: table {store.table_name!r} " + (", ".join(changes) if changes else "already set up") + "."

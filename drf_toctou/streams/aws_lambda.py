@@ -14,8 +14,9 @@ from typing import Any
 
 from drf_toctou.streams.changes import Change, WatchedTable, table_of
 from drf_toctou.streams.checkpoints import CheckpointTable
+from drf_toctou.streams.context import Context
 from drf_toctou.streams.findings import Tally, report
-from drf_toctou.streams.judge import Context, Judge
+from drf_toctou.streams.judge import Judge
 from drf_toctou.streams.watcher import TRANSIENT, connection_options
 
 _judge: Judge | None = None

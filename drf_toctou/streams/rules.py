@@ -18,16 +18,14 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.utils.module_loading import import_string
 
 from drf_toctou.settings import toctou_settings
 from drf_toctou.streams.changes import INSERT, MODIFY, REMOVE, Change
+from drf_toctou.streams.context import Context
 from drf_toctou.streams.findings import HIGH, MEDIUM
-
-if TYPE_CHECKING:
-    from drf_toctou.streams.judge import Context
 
 
 def moment(epoch: float) -> str:

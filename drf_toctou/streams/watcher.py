@@ -15,8 +15,9 @@ from drf_toctou.settings import toctou_settings
 from drf_toctou.stores import get_store
 from drf_toctou.streams.changes import Change, WatchedTable
 from drf_toctou.streams.checkpoints import CheckpointTable
+from drf_toctou.streams.context import Context
 from drf_toctou.streams.findings import HIGH, Finding, Tally, report
-from drf_toctou.streams.judge import Context, Judge
+from drf_toctou.streams.judge import Judge
 from drf_toctou.streams.reader import TRIM_HORIZON, StreamReader, stream_of
 from drf_toctou.streams.rules import Rule
 
