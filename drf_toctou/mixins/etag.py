@@ -49,25 +49,19 @@ def parse_if_match(header: str | None) -> IfMatch:
     """None when absent; ``ANY`` for ``*``; else the list of strong tags named
     (weak ones dropped: If-Match compares strongly). A malformed field gives an
     empty list, which matches no ETag."""
-    if header is None:
-        return None
-    if header.strip() == ANY:
-        return ANY
-    tags, position, text = [], 0, header.strip()
-    while position < len(text):
-        match = _ENTITY_TAG.match(text, position)
-        if match is None or match.end() == position:
-            return []
-        if not match.group(1):
-            tags.append(match.group(2))
-        position = match.end()
-    return tags
+    return _entity_tags(header, weak=False)
 
 
 def parse_if_none_match(header: str | None) -> IfMatch:
     """None when absent; ``ANY`` for ``*``; else the entity tags listed,
     weak ones included without their ``W/`` (If-None-Match compares weakly).
     A malformed field gives an empty list."""
+    return _entity_tags(header, weak=True)
+
+
+def _entity_tags(header: str | None, weak: bool) -> IfMatch:
+    """The opaque tags of an If-Match/If-None-Match field (RFC 9110 §8.8.3),
+    weak ones kept only when ``weak``; [] for a malformed field."""
     if header is None:
         return None
     if header.strip() == ANY:
@@ -77,7 +71,8 @@ def parse_if_none_match(header: str | None) -> IfMatch:
         match = _ENTITY_TAG.match(text, position)
         if match is None or match.end() == position:
             return []
-        tags.append(match.group(2))
+        if weak or not match.group(1):
+            tags.append(match.group(2))
         position = match.end()
     return tags
 
