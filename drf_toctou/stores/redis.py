@@ -18,7 +18,9 @@ for Redis Cluster (``url`` may then be a list of startup nodes); ``prefix`` (def
 ``min_replicas_ack`` + ``replicas_ack_timeout`` (ms, default 40% of
 ``STORE_TIMEOUT``): after every revocation, ``WAIT`` for that many replicas,
 and fail (503) when fewer acknowledged — so a failover cannot lose an
-acknowledged revocation (``redis_wait``). Socket timeouts are
+acknowledged revocation (``redis_wait``); ``near_cache`` (opt-in, plain
+Redis only): check answers kept in the process, invalidated by Redis pushes
+(``near_cache``). Socket timeouts are
 ``STORE_TIMEOUT`` and redis-py's own retries are off: a slow Redis is a failed
 Redis, answered at once with 503 rather than after a retry loop.
 """
@@ -40,7 +42,7 @@ from redis.retry import Retry
 
 from drf_toctou.exceptions import StoreError
 from drf_toctou.settings import toctou_settings
-from drf_toctou.stores import redis_ops, redis_wait
+from drf_toctou.stores import near_cache, redis_ops, redis_wait
 from drf_toctou.stores.base import CONSUMED, REVOKED, BaseStore, SessionRecord, TokenHistory, TokenState
 from drf_toctou.stores.redis_checks import STORE_ERRORS, CheckConnections, check_pool
 
@@ -88,7 +90,7 @@ def _state(version: Any, revoked: Any, session: Any = None) -> TokenState:
 
 class RedisStore(BaseStore):
     OPTIONS = frozenset({"url", "client", "sentinels", "service_name", "cluster", "prefix", "client_kwargs",
-                         "min_replicas_ack", "replicas_ack_timeout"})
+                         "min_replicas_ack", "replicas_ack_timeout", "near_cache"})
     sends_ahead = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
@@ -116,6 +118,8 @@ class RedisStore(BaseStore):
         self._client_lock = threading.Lock()
         self._checks: CheckConnections | None = None
         self._ops: redis_ops.Scripts | None = None
+        self._near_options = near_cache.store_options(self.options, self.cluster)
+        self._near: near_cache.NearCache | None = None
 
     @property
     def client(self) -> Any:
@@ -132,6 +136,10 @@ class RedisStore(BaseStore):
                 if self._ops is None:
                     pool = check_pool(self._client)
                     self._checks = CheckConnections(pool) if pool is not None else None
+                    if self._near_options is not None and pool is not None and self._near is None:
+                        self._near = near_cache.NearCache(lambda: pool.connection_class(**pool.connection_kwargs),
+                                                          self.prefix, self._near_options,
+                                                          float(toctou_settings.STORE_TIMEOUT))
                     self._ops = redis_ops.Scripts(self._client)
         return self._client
 
@@ -195,8 +203,35 @@ class RedisStore(BaseStore):
         if self._checks is None:
             state = _state(*self._call(client.mget, keys))
             return lambda: state
+        near = self._near
+        token = near.token() if near is not None else None  # noted before the MGET leaves
         read = self._checks.send(keys, _store_error)
-        return lambda: _state(*read())
+        if near is None:
+            return lambda: _state(*read())
+
+        def reply() -> TokenState:
+            values = read()
+            state = _state(*values)
+            near.remember(keys, values, token)
+            return state
+
+        return reply
+
+    def cached_check(self, user_id: str, jti: str, session: str | None, purpose: str) -> TokenState | None:
+        """From the near cache (``near_cache``), when it is on for ``purpose``
+        and proven fresh; never for ``WRITE``."""
+        near = self._near
+        if near is None or purpose not in near.purposes:
+            return None
+        values = near.lookup(self._check_keys(user_id, jti, session))
+        return None if values is None else _state(*values)
+
+    def close(self) -> None:
+        """Stop the near cache's thread and close the clients' connections."""
+        if self._near is not None:
+            self._near.close()
+        if self._client is not None and hasattr(self._client, "close"):
+            self._client.close()
 
     @staticmethod
     def _cluster_gets(client: Any, keys: list[bytes]) -> list[Any]:
