@@ -58,7 +58,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from drf_toctou.settings import unknown_keys
+from drf_toctou.settings import toctou_settings, unknown_keys
 from drf_toctou.stores.base import AUTHENTICATION, READ
 from drf_toctou.stores.near_tracking import Tracking
 from drf_toctou.stores.redis_checks import check_pool
@@ -83,6 +83,12 @@ def store_options(options: dict[str, Any], cluster: bool) -> dict[str, Any] | No
     if options.get("client") is not None and check_pool(options["client"]) is None:
         raise ImproperlyConfigured("RedisStore 'near_cache' needs a client with a plain redis-py ConnectionPool.")
     return parse_options({} if given is True else given)
+
+
+def for_pool(pool: Any, prefix: str, options: dict[str, Any]) -> NearCache:
+    """A near cache whose tracking connection is built like ``pool``'s."""
+    return NearCache(lambda: pool.connection_class(**pool.connection_kwargs), prefix, options,
+                     float(toctou_settings.STORE_TIMEOUT))
 
 
 def parse_options(given: Any) -> dict[str, Any]:

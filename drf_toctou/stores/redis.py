@@ -36,15 +36,13 @@ from urllib.parse import urlparse
 
 import redis
 from django.core.exceptions import ImproperlyConfigured
-from redis.backoff import NoBackoff
-from redis.cluster import ClusterNode
-from redis.retry import Retry
 
 from drf_toctou.exceptions import StoreError
 from drf_toctou.settings import toctou_settings
 from drf_toctou.stores import near_cache, redis_ops, redis_wait
 from drf_toctou.stores.base import CONSUMED, REVOKED, BaseStore, SessionRecord, TokenHistory, TokenState
-from drf_toctou.stores.redis_checks import STORE_ERRORS, CheckConnections, check_pool
+from drf_toctou.stores.redis_checks import STORE_ERRORS, CheckConnections, check_pool, cluster_gets
+from drf_toctou.stores.redis_client import build_client
 
 
 def _tag(user_id: str) -> str:
@@ -60,17 +58,6 @@ def _compact(jti: str) -> bytes:
         except ValueError:
             pass
     return jti.encode()
-
-
-def _url_kwargs(url: str) -> dict[str, Any]:
-    """What a URL says besides the address (TLS, credentials), for a cluster client."""
-    parsed = urlparse(url)
-    found: dict[str, Any] = {"ssl": True} if parsed.scheme == "rediss" else {}
-    if parsed.username:
-        found["username"] = parsed.username
-    if parsed.password:
-        found["password"] = parsed.password
-    return found
 
 
 def _now_ms() -> int:
@@ -130,16 +117,14 @@ class RedisStore(BaseStore):
             with self._client_lock:
                 if self._client is None:
                     try:
-                        self._client = self._build_client()
+                        self._client = build_client(self.options, self.cluster)
                     except STORE_ERRORS as e:
                         raise StoreError(f"redis store: {e}") from e
                 if self._ops is None:
                     pool = check_pool(self._client)
                     self._checks = CheckConnections(pool) if pool is not None else None
                     if self._near_options is not None and pool is not None and self._near is None:
-                        self._near = near_cache.NearCache(lambda: pool.connection_class(**pool.connection_kwargs),
-                                                          self.prefix, self._near_options,
-                                                          float(toctou_settings.STORE_TIMEOUT))
+                        self._near = near_cache.for_pool(pool, self.prefix, self._near_options)
                     self._ops = redis_ops.Scripts(self._client)
         return self._client
 
@@ -148,25 +133,6 @@ class RedisStore(BaseStore):
         self.client  # noqa: B018  (builds the client and its scripts)
         assert self._ops is not None
         return self._ops
-
-    def _build_client(self) -> Any:
-        timeout = float(toctou_settings.STORE_TIMEOUT)
-        kwargs = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), 0),
-            **self.options.get("client_kwargs", {}),
-        }
-        if self.options.get("sentinels"):
-            sentinel = redis.Sentinel(self.options["sentinels"], sentinel_kwargs=kwargs, **kwargs)
-            return sentinel.master_for(self.options["service_name"], **kwargs)
-        if self.cluster:
-            if int(redis.__version__.split(".")[0]) < 6:  # redis-py 5 retries cluster errors on its own
-                kwargs.setdefault("cluster_error_retry_attempts", 0)
-            urls = self.options["url"] if isinstance(self.options["url"], (list, tuple)) else [self.options["url"]]
-            nodes = [ClusterNode(parsed.hostname or "127.0.0.1", parsed.port or 6379) for parsed in map(urlparse, urls)]
-            return redis.RedisCluster(startup_nodes=nodes, **{**_url_kwargs(urls[0]), **kwargs})
-        return redis.Redis.from_url(self.options["url"], **kwargs)
 
     # --- keys -------------------------------------------------------------------
 
@@ -198,7 +164,7 @@ class RedisStore(BaseStore):
         keys = self._check_keys(user_id, jti, session)
         client = self.client
         if self.cluster:
-            state = _state(*self._call(self._cluster_gets, client, keys))
+            state = _state(*self._call(cluster_gets, client, keys))
             return lambda: state
         if self._checks is None:
             state = _state(*self._call(client.mget, keys))
@@ -232,18 +198,6 @@ class RedisStore(BaseStore):
             self._near.close()
         if self._client is not None and hasattr(self._client, "close"):
             self._client.close()
-
-    @staticmethod
-    def _cluster_gets(client: Any, keys: list[bytes]) -> list[Any]:
-        """The check on a cluster: one GET per key in one pipeline — one round
-        trip to the user's node — since an MGET in a slot being migrated gets
-        TRYAGAIN whenever one key has moved and the other (a jti never
-        revoked) exists nowhere; single-key GETs follow ASK instead. Not one
-        atomic read, but each value only moves towards refusal."""
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.get(key)
-        return list(pipe.execute())
 
     # --- revocation -------------------------------------------------------------------
 
