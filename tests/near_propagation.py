@@ -182,3 +182,94 @@ def _wait(predicate, what: str, timeout: float = 60.0) -> None:
             raise TimeoutError(what)
         time.sleep(0.00005)
     os.sched_yield()
+
+
+# --- the checker under a concurrent revocation load ------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    ended: int  # tokens ended (revoked, superseded by a bump, or their session ended)
+    cached_good: int  # "good" answers served from the cache
+    violations: int  # of those, begun more than max_staleness after their token's end was acknowledged
+    worst_us: float  # the stalest cached "good" answer after an acknowledged end (0: none)
+    checks: int
+
+
+def _load_token(n: int, users: int) -> tuple[str, str, str]:
+    return f"load{n % users}", f"{n + 10**6:032x}", f"ls{n}"
+
+
+def _load_checker(w: int, url: str, tokens: int, users: int, seconds: float, shared: dict) -> None:
+    if shared["control"]:  # the negative control: invalidations ignored
+        mock.patch.object(NearCache, "_invalidated", lambda self, keys: None).start()
+    store = RedisStore({"url": url, "near_cache": {"max_staleness": shared["bound"]}})
+    rng = __import__("random").Random(w)
+    shared["ready"][w] = 1
+    while shared["go"].value == 0:
+        time.sleep(0.0005)
+    end, checks, good = time.perf_counter() + seconds, 0, 0
+    latest = shared["latest"]
+    while time.perf_counter() < end:
+        n = rng.randrange(tokens)
+        user, jti, session = _load_token(n, users)
+        began = time.perf_counter()
+        state = store.cached_check(user, jti, session, "authentication")
+        checks += 1
+        if state is None:
+            store.check(user, jti, session)  # strict: populates
+        elif not (state.revoked or state.session_revoked or state.version != 0):
+            good += 1
+            slot = w * tokens + n
+            latest[slot] = max(latest[slot], began)
+        time.sleep(PACE)
+    shared["checks"][w], shared["good"][w] = checks, good
+    store.close()
+
+
+def concurrent_load(url: str, tokens: int, users: int, seconds: float, workers: int = 4,
+                    max_staleness: float = 0.005, control: bool = False) -> LoadResult:
+    """Checkers check random tokens of a pool while this process ends them one
+    by one, in random order (jti, user's version — ending all that user's
+    tokens —, or session): every cached "good" answer is compared with the
+    acknowledged end of its token."""
+    context = multiprocessing.get_context("fork")
+    inf = float("inf")
+    shared = {"go": context.Value("q", 0, lock=False), "ready": context.Array("q", workers, lock=False),
+              "latest": context.Array("d", [-inf] * (tokens * workers), lock=False),
+              "checks": context.Array("q", workers, lock=False), "good": context.Array("q", workers, lock=False),
+              "bound": max_staleness, "control": control}
+    processes = [context.Process(target=_load_checker, args=(w, url, tokens, users, seconds, shared), daemon=True)
+                 for w in range(workers)]
+    for process in processes:
+        process.start()
+    _wait(lambda: all(shared["ready"]), "load checkers ready")
+    time.sleep(0.2)  # their tracking connections subscribed
+    acked = [inf] * tokens
+    revoker, order = RedisStore({"url": url}), list(range(tokens))
+    __import__("random").Random(1).shuffle(order)
+    shared["go"].value = 1
+    stop = time.perf_counter() + seconds * 0.9
+    for k, n in enumerate(order):
+        if time.perf_counter() > stop or acked[n] != inf:
+            continue
+        user, jti, session = _load_token(n, users)
+        kind = KINDS[k % len(KINDS)]
+        if kind == "jti":
+            revoker.revoke(user, jti, int(time.time()) + 600)
+        elif kind == "session":
+            revoker.revoke_session(user, session, int(time.time()) + 600)
+        else:
+            revoker.bump_version(user)
+        now = time.perf_counter()
+        for m in ([n] if kind != "version" else range(n % users, tokens, users)):
+            acked[m] = min(acked[m], now)
+        time.sleep(seconds / tokens * 1.5)  # about half the pool ended by the end of the run
+    for process in processes:
+        process.join(seconds + 30)
+    revoker.close()
+    late = [shared["latest"][w * tokens + n] - acked[n] for w in range(workers) for n in range(tokens)
+            if acked[n] != inf and shared["latest"][w * tokens + n] > acked[n]]
+    return LoadResult(ended=sum(1 for a in acked if a != inf), cached_good=sum(shared["good"]),
+                      violations=sum(1 for v in late if v > max_staleness), worst_us=max(late, default=0) * 1e6,
+                      checks=sum(shared["checks"]))

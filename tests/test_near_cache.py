@@ -1,7 +1,9 @@
 """The near cache of RedisStore (drf_toctou/stores/near_cache.py), on a
 redis-server of its own: what it serves, what it never serves, and each way
 its tracking connection can fail — the cache is emptied and checks are strict
-until a new connection is subscribed, never a wrong "not revoked"."""
+until a new connection is subscribed, never a wrong "not revoked". The
+proofs across processes (propagation, the checker under load, their negative
+controls) are in tests/reliability/test_near_cache.py."""
 
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ from drf_toctou.stores.base import AUTHENTICATION, READ, WRITE, TokenState
 from drf_toctou.stores.near_cache import NearCache
 from drf_toctou.stores.near_tracking import NAME
 from drf_toctou.stores.redis import RedisStore
-from tests.near_propagation import percentiles, propagate
 from tests.servers import RedisServer
 
 JTI = "0123456789abcdef0123456789abcdef"
@@ -293,19 +294,3 @@ def test_a_backlog_is_strict_until_read(stores, server):
     assert GOOD not in served
     wait_until(lambda: near.stats()["fresh"], "backlog read")
     assert all(store.check("u1", f"{n:032x}").revoked for n in range(50))
-
-
-# --- propagation across processes ---------------------------------------------------------
-
-
-def test_propagation_across_processes(server):
-    result = propagate(server.url, rounds=150, workers=4)
-    print(f"near cache propagation, 4 processes, 150 revocations: first refusal {result.summary()}; "
-          f"cache stopped answering {percentiles(result.dropped_us)}; violations {result.violations}")
-    assert result.violations == 0 and result.missed == 0
-    assert result.cached_checks > result.strict_checks  # the cache did answer
-
-
-def test_propagation_negative_control_without_invalidations(server):
-    result = propagate(server.url, rounds=6, workers=2, control=True)
-    assert result.violations > 0  # stale "good" answers long past the bound: the proof can fail
