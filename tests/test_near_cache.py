@@ -235,10 +235,13 @@ def test_a_paused_redis_goes_strict_within_max_staleness(stores, server):
     paused = time.monotonic()
     served_until = paused
     while time.monotonic() - paused < 0.1:
+        began = time.monotonic()
         if store.cached_check("u1", JTI, None, AUTHENTICATION) is not None:
-            served_until = time.monotonic()
-    print(f"paused Redis: last cached answer {(served_until - paused) * 1e3:.2f} ms after the pause")
-    assert served_until - paused <= 0.005 + 0.002  # the bound, plus the time of one lookup's scheduling
+            served_until = began
+    print(f"paused Redis: last cached answer begun {(served_until - paused) * 1e3:.2f} ms after the pause")
+    # Every PING answered was sent before the pause: nothing served from paused + max_staleness on.
+    assert served_until - paused <= 0.005
+    time.sleep(0.3 - (time.monotonic() - paused))  # a strict check now would time out: Redis is paused
     wait_until(lambda: warm(store) == GOOD, "served again after the pause")
 
 

@@ -142,7 +142,8 @@ class NearCache:
         self.epoch = self.invalidations = self._floor = 0
         self._tracking: Tracking | None = None
         self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._pinger, name="drf-toctou-near-cache", daemon=True)
+        self._thread = threading.Thread(target=self._pinger, args=(weakref.ref(self), self._pid),
+                                        name="drf-toctou-near-cache", daemon=True)
         self._thread.start()
 
     # --- the request path -----------------------------------------------------------
@@ -230,23 +231,32 @@ class NearCache:
 
     # --- the pinger thread ------------------------------------------------------------------
 
-    def _pinger(self) -> None:
-        pid = os.getpid()
-        while not self._closed and pid == self._pid:
-            tracking = self._tracking
-            if tracking is None:
-                self._connect()
-                continue
-            with self._lock:
-                if tracking is not self._tracking:
-                    continue
-                if not tracking.drain(self._invalidated, budget=1 << 22) and not tracking.alive:
-                    self._drop_tracking("tracking connection lost")
-                    continue
-                now = time.monotonic()
-                tracking.fresh(now)
-                wait = tracking.interval - (now - tracking.last_sent) if not tracking.pings else tracking.interval
-            tracking.wait(wait)
+    @staticmethod
+    def _pinger(own: weakref.ref[NearCache], pid: int) -> None:
+        """Read the tracking connection, PING it, reopen it. Holds the cache
+        only while it works (not while it waits): a cache nobody uses any
+        more is collected, and its thread ends."""
+        while (cache := own()) is not None and not cache._closed and cache._pid == pid:
+            tracking, wait = cache._ping_once()
+            del cache
+            if tracking is not None:
+                tracking.wait(wait)
+
+    def _ping_once(self) -> tuple[Tracking | None, float]:
+        """One turn of the pinger: what to wait on, and for how long."""
+        tracking = self._tracking
+        if tracking is None:
+            self._connect()
+            return None, 0
+        with self._lock:
+            if tracking is not self._tracking:
+                return None, 0
+            if not tracking.drain(self._invalidated, budget=1 << 22) and not tracking.alive:
+                self._drop_tracking("tracking connection lost")
+                return None, 0
+            now = time.monotonic()
+            tracking.fresh(now)
+            return tracking, tracking.interval - (now - tracking.last_sent) if not tracking.pings else tracking.interval
 
     def _connect(self) -> None:
         try:
