@@ -262,6 +262,7 @@ def test_a_restarted_redis_is_strict_until_resubscribed(stores, server):
 def test_a_forked_child_never_uses_the_parents_cache(stores, server):
     store = stores()
     warm(store)
+    epoch = store._near.epoch
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report, then leave without running pytest's exit handlers
@@ -277,7 +278,8 @@ def test_a_forked_child_never_uses_the_parents_cache(stores, server):
     answer = os.read(reader, 100).decode()
     os.waitpid(pid, 0)
     assert answer == "True True True"
-    assert store._near.stats()["fresh"]  # the parent's connection survived the child
+    wait_until(lambda: store._near.stats()["fresh"], "parent fresh")
+    assert store._near.epoch == epoch  # the parent's connection survived the child: never reopened
     wait_until(lambda: store.cached_check("u1", JTI, None, AUTHENTICATION) != GOOD, "parent sees it")
 
 

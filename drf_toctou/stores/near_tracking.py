@@ -118,7 +118,9 @@ class Tracking:
         self.poller.register(self.sock, select.POLLIN)
         self.pending: Callable[[], int] = getattr(self.sock, "pending", lambda: 0)  # TLS: bytes decrypted ahead
         self.max_staleness = max_staleness
-        self.interval = max_staleness / 4  # a PING at most this often
+        # The pinger sends a PING every interval and reads its PONG at the latest one interval later:
+        # answers stay proven fresh with a third of max_staleness to spare for a late turn.
+        self.interval = max_staleness / 3
         self.pings: collections.deque[float] = collections.deque()  # send times of unanswered PINGs
         self.answered = -1e18  # send time of the last answered PING
         self.last_sent = -1e18
@@ -187,14 +189,16 @@ class Tracking:
 
     def fresh(self, now: float) -> bool:
         """Whether a PING sent at most ``max_staleness`` before ``now`` was
-        answered (after ``drain``); sends the next PING when one is due."""
-        if not self.alive:
-            return False
+        answered (after ``drain``). No system call: a check only reads."""
+        return self.alive and now - self.answered <= self.max_staleness
+
+    def keep_fresh(self, now: float) -> None:
+        """The pinger's turn: send the next PING when one is due; a PING
+        unanswered for ``DEAD_AFTER`` means the connection is lost."""
         if self.pings and now - self.pings[0] > DEAD_AFTER:
-            return self.lose()
-        if not self.pings and now - self.last_sent >= self.interval:
+            self.lose()
+        elif not self.pings or now - self.last_sent >= self.interval:
             self.ping(now)
-        return now - self.answered <= self.max_staleness
 
     def ping(self, now: float) -> None:
         try:
@@ -207,15 +211,6 @@ class Tracking:
             return
         self.pings.append(now)
         self.last_sent = now
-
-    def wait(self, timeout: float) -> None:
-        """Block (without the lock) until something arrives or ``timeout``."""
-        if self.pending():
-            return
-        try:
-            select.select([self.sock], [], [], max(timeout, 0))
-        except (OSError, ValueError):
-            self.alive = False
 
     def lose(self) -> bool:
         self.alive = False
