@@ -42,7 +42,7 @@ the request, and checks are strict meanwhile.
 **Limits.** Plain Redis only (``url`` or a client with a plain connection
 pool): with ``cluster`` (one tracking connection per master, and slot
 migrations) or ``sentinels`` (the tracking connection must follow failovers)
-the near cache is refused with ``ImproperlyConfigured``.
+the near cache is refused with ``ImproperlyConfigured`` (``near_options``).
 """
 
 from __future__ import annotations
@@ -56,58 +56,21 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-
-from drf_toctou.settings import toctou_settings, unknown_keys
-from drf_toctou.stores.base import AUTHENTICATION, READ
+from drf_toctou.settings import toctou_settings
 from drf_toctou.stores.near_tracking import Tracking
-from drf_toctou.stores.redis_checks import check_pool
 
 logger = logging.getLogger("drf_toctou")
 
-DEFAULTS: dict[str, Any] = {"max_entries": 100_000, "max_staleness": 0.005, "purposes": [AUTHENTICATION, READ]}
 RECONNECT_EVERY = 0.1  # seconds between attempts to open the tracking connection
 RECENT_LIMIT = 10_000  # invalidated keys remembered for the populate check
 _MISSING = object()
 Token = tuple[int, int]  # (epoch, invalidation count) noted before a strict check
 
 
-def store_options(options: dict[str, Any], cluster: bool) -> dict[str, Any] | None:
-    """The near cache's options from RedisStore's, or None when it is off."""
-    given = options.get("near_cache")
-    if given is None or given is False:
-        return None
-    if cluster or options.get("sentinels"):
-        raise ImproperlyConfigured("RedisStore 'near_cache' works on plain Redis only, not with 'cluster' or "
-                                   "'sentinels' (its tracking connection follows neither slots nor failovers).")
-    if options.get("client") is not None and check_pool(options["client"]) is None:
-        raise ImproperlyConfigured("RedisStore 'near_cache' needs a client with a plain redis-py ConnectionPool.")
-    return parse_options({} if given is True else given)
-
-
 def for_pool(pool: Any, prefix: str, options: dict[str, Any]) -> NearCache:
     """A near cache whose tracking connection is built like ``pool``'s."""
     return NearCache(lambda: pool.connection_class(**pool.connection_kwargs), prefix, options,
                      float(toctou_settings.STORE_TIMEOUT))
-
-
-def parse_options(given: Any) -> dict[str, Any]:
-    """Validated ``near_cache`` options, defaults filled in."""
-    if not isinstance(given, dict):
-        raise ImproperlyConfigured(f"RedisStore 'near_cache' must be a dict, not {given!r}.")
-    unknown = unknown_keys(given, DEFAULTS)
-    if unknown:
-        raise ImproperlyConfigured(f"Unknown RedisStore 'near_cache' key(s): {', '.join(unknown)}.")
-    options = {**DEFAULTS, **given}
-    entries, staleness, purposes = options["max_entries"], options["max_staleness"], options["purposes"]
-    if type(entries) is not int or entries < 1:
-        raise ImproperlyConfigured(f"'near_cache' 'max_entries' must be a positive int, not {entries!r}.")
-    if type(staleness) not in (int, float) or not 0 < staleness <= 1:
-        raise ImproperlyConfigured(f"'near_cache' 'max_staleness' must be seconds in (0, 1], not {staleness!r}.")
-    if not isinstance(purposes, (list, tuple, set, frozenset)) or not set(purposes) <= {AUTHENTICATION, READ}:
-        raise ImproperlyConfigured(f"'near_cache' 'purposes' must list {AUTHENTICATION!r} and/or {READ!r} "
-                                   f"(a write's recheck never uses the cache), not {purposes!r}.")
-    return {"max_entries": entries, "max_staleness": float(staleness), "purposes": frozenset(purposes)}
 
 
 class NearCache:
@@ -237,7 +200,13 @@ class NearCache:
         only while it works (not while it waits): a cache nobody uses any
         more is collected, and its thread ends."""
         while (cache := own()) is not None and not cache._closed and cache._pid == pid:
-            wait = cache._ping_once()
+            try:
+                wait = cache._ping_once()
+            except Exception:  # never let the thread die: strict checks until a new connection
+                logger.exception("near cache: the pinger failed; reopening the tracking connection")
+                with cache._lock:
+                    cache._drop_tracking("pinger failed")
+                wait = RECONNECT_EVERY
             del cache
             if wait:
                 time.sleep(wait)

@@ -170,7 +170,11 @@ class Tracking:
                 return self.lose()
             self.reader.feed(data)
             read += len(data)
-            for value in self.reader.values():
+            try:
+                values = self.reader.values()
+            except ValueError:  # not RESP3 as this module knows it: trust nothing more from this socket
+                return self.lose()
+            for value in values:
                 self._handle(value, on_invalidate)
             if read > budget:
                 return False

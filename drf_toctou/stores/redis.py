@@ -39,7 +39,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from drf_toctou.exceptions import StoreError
 from drf_toctou.settings import toctou_settings
-from drf_toctou.stores import near_cache, redis_ops, redis_wait
+from drf_toctou.stores import near_cache, near_options, redis_ops, redis_wait
 from drf_toctou.stores.base import CONSUMED, REVOKED, BaseStore, SessionRecord, TokenHistory, TokenState
 from drf_toctou.stores.redis_checks import STORE_ERRORS, CheckConnections, check_pool, cluster_gets
 from drf_toctou.stores.redis_client import build_client
@@ -105,7 +105,7 @@ class RedisStore(BaseStore):
         self._client_lock = threading.Lock()
         self._checks: CheckConnections | None = None
         self._ops: redis_ops.Scripts | None = None
-        self._near_options = near_cache.store_options(self.options, self.cluster)
+        self._near_options = near_options.store_options(self.options, self.cluster)
         self._near: near_cache.NearCache | None = None
 
     @property
