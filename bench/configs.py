@@ -6,16 +6,18 @@ take them from here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # Stores by name: (dotted path, options). "{redis_tcp}" and "{redis_unix}" are
 # replaced with the URLs of the benchmark's own redis-server (never the
 # machine's Redis).
-STORES: dict[str, tuple[str, dict[str, str]]] = {
+STORES: dict[str, tuple[str, dict[str, Any]]] = {
     "database": ("drf_toctou.stores.database.DatabaseStore", {}),
     "redis": ("drf_toctou.stores.redis.RedisStore", {"url": "{redis_tcp}"}),
     "redis-unix": ("drf_toctou.stores.redis.RedisStore", {"url": "{redis_unix}"}),
     "none": ("bench.stores.NoRoundTripStore", {}),
     "redis-sequential": ("bench.stores.SequentialRedisStore", {"url": "{redis_tcp}"}),
+    "redis-near": ("drf_toctou.stores.redis.RedisStore", {"url": "{redis_tcp}", "near_cache": {"max_staleness": 0.005}}),
 }
 
 BASE_ME = "simplejwt JWTAuthentication (baseline)"
@@ -55,6 +57,8 @@ SEQUENTIAL_ME = "drf-toctou RedisStore (TCP), check not overlapped"
 SEQUENTIAL_DETAIL = "detail GET: drf-toctou RedisStore (TCP), checks not overlapped"
 REDIS_DETAIL, REDIS_DETAIL_UNIX = "detail GET: drf-toctou RedisStore (TCP)", "detail GET: drf-toctou RedisStore (unix)"
 NO_TRIP_DETAIL = "detail GET: drf-toctou, a store with no round trip (our code alone)"
+NEAR_ME = "drf-toctou RedisStore (TCP), near cache"
+NEAR_DETAIL = "detail GET: drf-toctou RedisStore (TCP), near cache"
 KNOX_ME, BLACKLIST_ME, DATABASE_ME = ("knox TokenAuthentication", "simplejwt + blacklist query per request",
                                       "drf-toctou DatabaseStore")
 
@@ -79,6 +83,7 @@ IN_PROCESS: list[Config] = [
     me(REDIS_ME_UNIX, "toctou", "versioned", "redis-unix"),
     me(NO_TRIP_ME, "toctou", "versioned", "none"),
     me(SEQUENTIAL_ME, "toctou", "versioned", "redis-sequential"),
+    me(NEAR_ME, "toctou", "versioned", "redis-near"),
     detail(BASE_DETAIL, "jwt", "jwt"),
     detail("detail GET: knox + owner check", "knox", "knox"),
     detail("detail GET: blacklist + owner check", "blacklist", "jwt"),
@@ -87,6 +92,7 @@ IN_PROCESS: list[Config] = [
     detail(REDIS_DETAIL_UNIX, "toctou", "versioned", "redis-unix"),
     detail(NO_TRIP_DETAIL, "toctou", "versioned", "none"),
     detail(SEQUENTIAL_DETAIL, "toctou", "versioned", "redis-sequential"),
+    detail(NEAR_DETAIL, "toctou", "versioned", "redis-near"),
     detail("PATCH: naive (read, check, save)", "jwt", "jwt", method="patch"),
     detail("PATCH: drf-toctou DatabaseStore (fenced)", "toctou", "versioned", "database", "patch"),
     detail("PATCH: drf-toctou RedisStore (conditional)", "toctou", "versioned", "redis", "patch"),

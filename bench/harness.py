@@ -42,9 +42,10 @@ class Harness:
         self.user = get_user_model().objects.create_user("bench", password="bench")
         self.note = Note.objects.create(owner=self.user, title="bench")
 
-    def store_setting(self, name: str) -> tuple[str, dict[str, str]]:
+    def store_setting(self, name: str) -> tuple[str, dict]:
         dotted, options = STORES[name]
-        return dotted, {key: value.format(**self.urls) for key, value in options.items()}
+        return dotted, {key: value.format(**self.urls) if isinstance(value, str) else value
+                        for key, value in options.items()}
 
     def store(self, name: str | None):
         """A context in which drf-toctou uses store ``name`` (None: unchanged)."""

@@ -20,6 +20,8 @@ from bench.configs import (
     DATABASE_ME,
     IN_CONTEXT,
     KNOX_ME,
+    NEAR_DETAIL,
+    NEAR_ME,
     NO_TRIP_DETAIL,
     NO_TRIP_ME,
     REDIS_DETAIL,
@@ -141,6 +143,10 @@ def targets(samples: Samples, per_token: float) -> list[list[str]]:
                      BASE_DETAIL, TIGHT, 2.4),
         floor_target(context, samples, REDIS_DETAIL, BASE_DETAIL, IN_CONTEXT, 2.4, "floor in context"),
         floor_target(unix, samples, REDIS_DETAIL_UNIX, BASE_DETAIL, UNIX, 2.4),
+        floor_target("near cache: added time of authentication (RedisStore TCP near cache − JWTAuthentication)",
+                     samples, NEAR_ME, BASE_ME, TIGHT, 0.2),
+        floor_target("near cache: added time of the detail GET (− naive)", samples, NEAR_DETAIL, BASE_DETAIL,
+                     TIGHT, 0.4),
         versus("RedisStore vs knox (GET /me)", samples, REDIS_ME, KNOX_ME, "faster"),
         versus("RedisStore vs blacklist query (GET /me)", samples, REDIS_ME, BLACKLIST_ME, "faster"),
         versus("DatabaseStore vs knox (GET /me)", samples, DATABASE_ME, KNOX_ME,
@@ -245,7 +251,7 @@ def e2e_section(e2e: EndToEnd, bases: dict[str, str], rounds: int, seconds: int)
 
 def report(*, samples: Samples, bases: dict[str, str], stores: list, rounds: int, block: int, quick: bool, trips,
            redis_rows, per_token: float, db_rows, purge_seconds: float, deletes: int, big: int, sessions: list[str],
-           e2e: EndToEnd,
+           near: list[str], e2e: EndToEnd,
            e2e_bases: dict[str, str], e2e_rounds: int, e2e_seconds: int) -> str:
     lines = [
         "# Benchmarks",
@@ -304,6 +310,7 @@ def report(*, samples: Samples, bases: dict[str, str], stores: list, rounds: int
         f"(batches of 5,000).",
         "",
         *sessions,
+        *near,
         *e2e_section(e2e, e2e_bases, e2e_rounds, e2e_seconds),
     ]
     return "\n".join(lines)

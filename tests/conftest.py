@@ -103,6 +103,9 @@ def close_store() -> None:
     """Forget the store, closing a Redis client it built (a cluster client
     holds a connection to every node: not left to the garbage collector)."""
     built = getattr(stores._store, "_client", None)
+    near = getattr(stores._store, "_near", None)
+    if near is not None:
+        near.close()  # its pinger thread and tracking connection
     reset_store()
     if built is not None and hasattr(built, "close"):
         built.close()

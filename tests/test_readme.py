@@ -81,7 +81,7 @@ def test_reference_codec_example(db):
 def test_every_python_block_is_exercised_below():
     anchors = ["DRF_TOCTOU = {", "REST_AUTH = {", "revoke_token(token)", "class MemoryStore", "class NoteDetail",
                "class NoteViewSet", "owner_index = ", "@receiver(token_rejected)", "stamp_writes = True",
-               "@receiver(stream_finding)", "class NoEmptyTitles", "reference_codec = "]
+               "@receiver(stream_finding)", "class NoEmptyTitles", "reference_codec = ", '"near_cache": {']
     assert len(BLOCKS) == len(anchors)
     assert all(any(anchor in block for block in BLOCKS) for anchor in anchors)
 
@@ -164,3 +164,13 @@ def test_observability_example_receives_refusals(store, users, capsys):
         assert "refused token_not_valid for user None on /me/" in capsys.readouterr().out
     finally:
         token_rejected.disconnect(names["record_refusal"])
+
+
+def test_near_cache_example_builds_a_store():
+    from drf_toctou.stores.redis import RedisStore
+
+    settings = run(block_with('"near_cache": {'))["DRF_TOCTOU"]
+    assert import_string(settings["STORE"]) is RedisStore
+    store = RedisStore(settings["STORE_OPTIONS"])  # connects only when first used
+    assert store._near_options == {"max_entries": 100_000, "max_staleness": 0.005,
+                                   "purposes": frozenset({"authentication", "read"})}

@@ -18,7 +18,9 @@ for Redis Cluster (``url`` may then be a list of startup nodes); ``prefix`` (def
 ``min_replicas_ack`` + ``replicas_ack_timeout`` (ms, default 40% of
 ``STORE_TIMEOUT``): after every revocation, ``WAIT`` for that many replicas,
 and fail (503) when fewer acknowledged — so a failover cannot lose an
-acknowledged revocation (``redis_wait``). Socket timeouts are
+acknowledged revocation (``redis_wait``); ``near_cache`` (opt-in, plain
+Redis only): check answers kept in the process, invalidated by Redis pushes
+(``near_cache``). Socket timeouts are
 ``STORE_TIMEOUT`` and redis-py's own retries are off: a slow Redis is a failed
 Redis, answered at once with 503 rather than after a retry loop.
 """
@@ -34,15 +36,13 @@ from urllib.parse import urlparse
 
 import redis
 from django.core.exceptions import ImproperlyConfigured
-from redis.backoff import NoBackoff
-from redis.cluster import ClusterNode
-from redis.retry import Retry
 
 from drf_toctou.exceptions import StoreError
 from drf_toctou.settings import toctou_settings
-from drf_toctou.stores import redis_ops, redis_wait
+from drf_toctou.stores import near_cache, near_options, redis_ops, redis_wait
 from drf_toctou.stores.base import CONSUMED, REVOKED, BaseStore, SessionRecord, TokenHistory, TokenState
-from drf_toctou.stores.redis_checks import STORE_ERRORS, CheckConnections, check_pool
+from drf_toctou.stores.redis_checks import STORE_ERRORS, CheckConnections, check_pool, cluster_gets
+from drf_toctou.stores.redis_client import build_client
 
 
 def _tag(user_id: str) -> str:
@@ -58,17 +58,6 @@ def _compact(jti: str) -> bytes:
         except ValueError:
             pass
     return jti.encode()
-
-
-def _url_kwargs(url: str) -> dict[str, Any]:
-    """What a URL says besides the address (TLS, credentials), for a cluster client."""
-    parsed = urlparse(url)
-    found: dict[str, Any] = {"ssl": True} if parsed.scheme == "rediss" else {}
-    if parsed.username:
-        found["username"] = parsed.username
-    if parsed.password:
-        found["password"] = parsed.password
-    return found
 
 
 def _now_ms() -> int:
@@ -88,7 +77,7 @@ def _state(version: Any, revoked: Any, session: Any = None) -> TokenState:
 
 class RedisStore(BaseStore):
     OPTIONS = frozenset({"url", "client", "sentinels", "service_name", "cluster", "prefix", "client_kwargs",
-                         "min_replicas_ack", "replicas_ack_timeout"})
+                         "min_replicas_ack", "replicas_ack_timeout", "near_cache"})
     sends_ahead = True
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
@@ -116,6 +105,8 @@ class RedisStore(BaseStore):
         self._client_lock = threading.Lock()
         self._checks: CheckConnections | None = None
         self._ops: redis_ops.Scripts | None = None
+        self._near_options = near_options.store_options(self.options, self.cluster)
+        self._near: near_cache.NearCache | None = None
 
     @property
     def client(self) -> Any:
@@ -126,12 +117,14 @@ class RedisStore(BaseStore):
             with self._client_lock:
                 if self._client is None:
                     try:
-                        self._client = self._build_client()
+                        self._client = build_client(self.options, self.cluster)
                     except STORE_ERRORS as e:
                         raise StoreError(f"redis store: {e}") from e
                 if self._ops is None:
                     pool = check_pool(self._client)
                     self._checks = CheckConnections(pool) if pool is not None else None
+                    if self._near_options is not None and pool is not None and self._near is None:
+                        self._near = near_cache.for_pool(pool, self.prefix, self._near_options)
                     self._ops = redis_ops.Scripts(self._client)
         return self._client
 
@@ -140,25 +133,6 @@ class RedisStore(BaseStore):
         self.client  # noqa: B018  (builds the client and its scripts)
         assert self._ops is not None
         return self._ops
-
-    def _build_client(self) -> Any:
-        timeout = float(toctou_settings.STORE_TIMEOUT)
-        kwargs = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), 0),
-            **self.options.get("client_kwargs", {}),
-        }
-        if self.options.get("sentinels"):
-            sentinel = redis.Sentinel(self.options["sentinels"], sentinel_kwargs=kwargs, **kwargs)
-            return sentinel.master_for(self.options["service_name"], **kwargs)
-        if self.cluster:
-            if int(redis.__version__.split(".")[0]) < 6:  # redis-py 5 retries cluster errors on its own
-                kwargs.setdefault("cluster_error_retry_attempts", 0)
-            urls = self.options["url"] if isinstance(self.options["url"], (list, tuple)) else [self.options["url"]]
-            nodes = [ClusterNode(parsed.hostname or "127.0.0.1", parsed.port or 6379) for parsed in map(urlparse, urls)]
-            return redis.RedisCluster(startup_nodes=nodes, **{**_url_kwargs(urls[0]), **kwargs})
-        return redis.Redis.from_url(self.options["url"], **kwargs)
 
     # --- keys -------------------------------------------------------------------
 
@@ -190,25 +164,40 @@ class RedisStore(BaseStore):
         keys = self._check_keys(user_id, jti, session)
         client = self.client
         if self.cluster:
-            state = _state(*self._call(self._cluster_gets, client, keys))
+            state = _state(*self._call(cluster_gets, client, keys))
             return lambda: state
         if self._checks is None:
             state = _state(*self._call(client.mget, keys))
             return lambda: state
+        near = self._near
+        token = near.token() if near is not None else None  # noted before the MGET leaves
         read = self._checks.send(keys, _store_error)
-        return lambda: _state(*read())
+        if near is None:
+            return lambda: _state(*read())
 
-    @staticmethod
-    def _cluster_gets(client: Any, keys: list[bytes]) -> list[Any]:
-        """The check on a cluster: one GET per key in one pipeline — one round
-        trip to the user's node — since an MGET in a slot being migrated gets
-        TRYAGAIN whenever one key has moved and the other (a jti never
-        revoked) exists nowhere; single-key GETs follow ASK instead. Not one
-        atomic read, but each value only moves towards refusal."""
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.get(key)
-        return list(pipe.execute())
+        def reply() -> TokenState:
+            values = read()
+            state = _state(*values)
+            near.remember(keys, values, token)
+            return state
+
+        return reply
+
+    def cached_check(self, user_id: str, jti: str, session: str | None, purpose: str) -> TokenState | None:
+        """From the near cache (``near_cache``), when it is on for ``purpose``
+        and proven fresh; never for ``WRITE``."""
+        near = self._near
+        if near is None or purpose not in near.purposes:
+            return None
+        values = near.lookup(self._check_keys(user_id, jti, session))
+        return None if values is None else _state(*values)
+
+    def close(self) -> None:
+        """Stop the near cache's thread and close the clients' connections."""
+        if self._near is not None:
+            self._near.close()
+        if self._client is not None and hasattr(self._client, "close"):
+            self._client.close()
 
     # --- revocation -------------------------------------------------------------------
 

@@ -38,6 +38,18 @@ def check_pool(client: Any) -> Any:
     return pool if issubclass(pool.connection_class, PLAIN_CONNECTIONS) else None
 
 
+def cluster_gets(client: Any, keys: list[bytes]) -> list[Any]:
+    """The check on a cluster: one GET per key in one pipeline — one round
+    trip to the user's node — since an MGET in a slot being migrated gets
+    TRYAGAIN whenever one key has moved and the other (a jti never
+    revoked) exists nowhere; single-key GETs follow ASK instead. Not one
+    atomic read, but each value only moves towards refusal."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(key)
+    return list(pipe.execute())
+
+
 class CheckConnections:
     """Connections for sent-ahead ``MGET``s, each owned by one check at a time."""
 

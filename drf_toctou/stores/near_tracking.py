@@ -1,0 +1,231 @@
+"""The tracking connection of the near cache (``near_cache``): one socket per
+process, speaking RESP3 to Redis, subscribed with ``CLIENT TRACKING ON BCAST
+PREFIX <prefix>: NOLOOP``. Redis pushes an invalidation on it for every change
+of a key under the prefix, and a null one for ``FLUSHALL``/``FLUSHDB``.
+
+Freshness is proven with ``PING``: Redis queues the BCAST invalidations of a
+write before it sends the write's acknowledgement, so the PONG of a PING sent
+after that acknowledgement comes after the invalidation on this socket. A
+cache whose last answered PING was sent at most ``max_staleness`` ago has
+therefore applied every invalidation of every write acknowledged before
+``now - max_staleness``.
+
+The connection is opened by redis-py (address, TLS, AUTH, SELECT, as the
+store's own connections), then read and written here directly, without
+redis-py's parser, which may read ahead: no byte after the subscription's
+reply is ever left in a buffer this module does not read. Every method runs
+under the near cache's lock, except ``open`` (a blocking handshake).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import select
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+PING = b"*1\r\n$4\r\nPING\r\n"
+NAME = "drf-toctou-near-cache"
+DEAD_AFTER = 1.0  # seconds a PING may stay unanswered before the connection counts as lost
+
+
+class Push(list[Any]):
+    """A RESP3 push message (``>``)."""
+
+
+class ReplyError(str):
+    """A RESP3 error reply (``-``)."""
+
+
+class _Incomplete(Exception):
+    pass
+
+
+def _parse(buf: bytearray, pos: int) -> tuple[Any, int]:
+    """One RESP3 value at ``pos``: (value, the position after it)."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        raise _Incomplete
+    kind, line, pos = buf[pos], bytes(buf[pos + 1:end]), end + 2
+    if kind in b"+#,(":
+        return line, pos
+    if kind == ord("-"):
+        return ReplyError(line.decode(errors="replace")), pos
+    if kind == ord(":"):
+        return int(line), pos
+    if kind == ord("_"):
+        return None, pos
+    if kind in b"$=!":
+        size = int(line)
+        if size < 0:
+            return None, pos
+        if len(buf) < pos + size + 2:
+            raise _Incomplete
+        return bytes(buf[pos:pos + size]), pos + size + 2
+    if kind in b"*>~%|":
+        size = int(line) * (2 if kind in b"%|" else 1)
+        items = []
+        for _ in range(max(size, 0)):
+            item, pos = _parse(buf, pos)
+            items.append(item)
+        if kind == ord("|"):  # an attribute: the value it describes follows
+            return _parse(buf, pos)
+        return (Push(items) if kind == ord(">") else items), pos
+    raise ValueError(f"unexpected RESP3 type byte {kind!r}")
+
+
+class Reader:
+    """Complete RESP3 values out of the bytes fed so far."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.pos = 0
+
+    def feed(self, data: bytes) -> None:
+        if self.pos > 65536:
+            del self.buf[:self.pos]
+            self.pos = 0
+        self.buf += data
+
+    def values(self, limit: int = -1) -> list[Any]:
+        found: list[Any] = []
+        while self.pos < len(self.buf) and len(found) != limit:
+            try:
+                value, self.pos = _parse(self.buf, self.pos)
+            except _Incomplete:
+                break
+            found.append(value)
+        return found
+
+
+def _command(*parts: bytes) -> bytes:
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+class Tracking:
+    """One subscribed tracking connection and what it has proven."""
+
+    def __init__(self, connection: Any, reader: Reader, max_staleness: float) -> None:
+        self.connection = connection
+        self.sock = connection._sock
+        self.sock.setblocking(False)
+        self.reader = reader
+        self.poller = select.poll()  # poll(0) costs a third of a recv that finds nothing
+        self.poller.register(self.sock, select.POLLIN)
+        self.pending: Callable[[], int] = getattr(self.sock, "pending", lambda: 0)  # TLS: bytes decrypted ahead
+        self.max_staleness = max_staleness
+        # The pinger sends a PING every interval and reads its PONG at the latest one interval later:
+        # answers stay proven fresh with a third of max_staleness to spare for a late turn.
+        self.interval = max_staleness / 3
+        self.pings: collections.deque[float] = collections.deque()  # send times of unanswered PINGs
+        self.answered = -1e18  # send time of the last answered PING
+        self.last_sent = -1e18
+        self.alive = True
+
+    @classmethod
+    def open(cls, connection: Any, prefix: bytes, max_staleness: float, timeout: float) -> Tracking:
+        """Connect (redis-py: address, TLS, AUTH, SELECT), switch to RESP3 and
+        subscribe; blocking, within ``timeout``. Raises ``OSError``/``RedisError``."""
+        connection.connect()
+        sock, reader = connection._sock, Reader()
+        sock.sendall(_command(b"HELLO", b"3") + _command(b"CLIENT", b"SETNAME", NAME.encode())
+                     + _command(b"CLIENT", b"TRACKING", b"ON", b"BCAST", b"PREFIX", prefix, b"NOLOOP"))
+        replies: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(replies) < 3:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no answer to the tracking handshake")
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("Redis closed the tracking connection during the handshake")
+            reader.feed(data)
+            # One value at a time: pushes after the subscription's reply stay for ``drain``.
+            while len(replies) < 3 and (value := reader.values(1)):
+                replies += value
+        errors = [r for r in replies if isinstance(r, ReplyError)]
+        if errors:
+            raise ConnectionError(f"tracking handshake refused: {errors[0]}")
+        return cls(connection, reader, max_staleness)
+
+    def drain(self, on_invalidate: Callable[[list[bytes] | None], None], budget: int = 1 << 18) -> bool:
+        """Apply what already arrived, without waiting. False when the
+        connection is lost or more than ``budget`` bytes are waiting (a backlog:
+        not fresh until the pinger has read it)."""
+        if self.alive and not self.poller.poll(0) and not self.pending():
+            return True
+        read = 0
+        while self.alive:
+            try:
+                data = self.sock.recv(65536)
+            except WOULD_BLOCK:
+                break
+            except OSError:
+                return self.lose()
+            if not data:
+                return self.lose()
+            self.reader.feed(data)
+            read += len(data)
+            try:
+                values = self.reader.values()
+            except ValueError:  # not RESP3 as this module knows it: trust nothing more from this socket
+                return self.lose()
+            for value in values:
+                self._handle(value, on_invalidate)
+            if read > budget:
+                return False
+        return self.alive
+
+    def _handle(self, value: Any, on_invalidate: Callable[[list[bytes] | None], None]) -> None:
+        if isinstance(value, Push):
+            if len(value) == 2 and value[0] == b"invalidate":
+                on_invalidate(value[1] if isinstance(value[1], list) else None)
+            else:  # nothing else is expected here: assume the worst
+                on_invalidate(None)
+        elif value == b"PONG" and self.pings:
+            self.answered = self.pings.popleft()
+        else:  # an error, or a reply no PING asked for
+            self.lose()
+
+    def fresh(self, now: float) -> bool:
+        """Whether a PING sent at most ``max_staleness`` before ``now`` was
+        answered (after ``drain``). No system call: a check only reads."""
+        return self.alive and now - self.answered <= self.max_staleness
+
+    def keep_fresh(self, now: float) -> None:
+        """The pinger's turn: send the next PING when one is due; a PING
+        unanswered for ``DEAD_AFTER`` means the connection is lost."""
+        if self.pings and now - self.pings[0] > DEAD_AFTER:
+            self.lose()
+        elif not self.pings or now - self.last_sent >= self.interval:
+            self.ping(now)
+
+    def ping(self, now: float) -> None:
+        try:
+            sent = self.sock.send(PING)
+        except OSError:
+            self.lose()
+            return
+        if sent != len(PING):  # a full socket buffer: a PING cut in two is no proof
+            self.lose()
+            return
+        self.pings.append(now)
+        self.last_sent = now
+
+    def lose(self) -> bool:
+        self.alive = False
+        return False
+
+    def close(self, forked: bool = False) -> None:
+        """Close the socket; in a forked child only this process's descriptor
+        (a shutdown would cut the parent's connection too)."""
+        self.alive = False
+        with contextlib.suppress(Exception):  # closing a connection that failed
+            if forked:
+                self.sock.close()
+            else:
+                self.connection.disconnect()

@@ -1,0 +1,308 @@
+"""The near cache of RedisStore (drf_toctou/stores/near_cache.py), on a
+redis-server of its own: what it serves, what it never serves, and each way
+its tracking connection can fail — the cache is emptied and checks are strict
+until a new connection is subscribed, never a wrong "not revoked". The
+proofs across processes (propagation, the checker under load, their negative
+controls) are in tests/reliability/test_near_cache.py."""
+
+from __future__ import annotations
+
+import os
+import time
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from drf_toctou.exceptions import StoreError
+from drf_toctou.state import PendingCheck
+from drf_toctou.stores.base import AUTHENTICATION, READ, WRITE, TokenState
+from drf_toctou.stores.near_cache import NearCache
+from drf_toctou.stores.near_tracking import NAME
+from drf_toctou.stores.redis import RedisStore
+from tests.servers import RedisServer
+
+JTI = "0123456789abcdef0123456789abcdef"
+GOOD = TokenState(revoked=False, version=0)
+
+
+@pytest.fixture(scope="module")
+def server():
+    started = RedisServer().start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def stores(server, settings):
+    settings.DRF_TOCTOU = {"STORE_TIMEOUT": 0.25}
+    server.client().flushall()
+    built: list[RedisStore] = []
+
+    def make(**near) -> RedisStore:
+        store = RedisStore({"url": server.url, "near_cache": near})
+        built.append(store)
+        wait_until(lambda: store.check("warm", JTI) and store._near.stats()["fresh"], "tracking subscribed")
+        return store
+
+    yield make
+    for store in built:
+        store.close()
+
+
+def wait_until(predicate, what: str, timeout: float = 5.0) -> float:
+    began = time.monotonic()
+    while not predicate():
+        if time.monotonic() - began > timeout:
+            raise AssertionError(f"timed out waiting for: {what}")
+        time.sleep(0.0005)
+    return time.monotonic() - began
+
+
+def warm(store: RedisStore, user: str = "u1", jti: str = JTI, session: str | None = None) -> TokenState:
+    """Until the answer is served from the cache (the first strict check
+    populates it once the tracking connection is subscribed)."""
+    wait_until(lambda: store.check(user, jti, session) and store.cached_check(user, jti, session, AUTHENTICATION),
+               "answer cached")
+    return store.cached_check(user, jti, session, AUTHENTICATION)
+
+
+def mgets(server) -> int:
+    stats = server.client().info("commandstats").get("cmdstat_mget", {})
+    return int(stats.get("calls", 0))
+
+
+def tracking_client_id(server) -> int:
+    return next(c["id"] for c in server.client().client_list() if c["name"] == NAME)
+
+
+# --- options --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("near", [
+    {"max_entry": 10}, {"max_entries": 0}, {"max_entries": "10"}, {"max_staleness": 0},
+    {"max_staleness": 5}, {"purposes": ["write"]}, {"purposes": "authentication"}, "yes",
+])
+def test_bad_options_are_refused(near, server):
+    with pytest.raises(ImproperlyConfigured):
+        RedisStore({"url": server.url, "near_cache": near})
+
+
+@pytest.mark.parametrize("options", [
+    {"url": ["redis://127.0.0.1:7000/0"], "cluster": True}, {"sentinels": [("127.0.0.1", 26379)], "service_name": "s"},
+])
+def test_cluster_and_sentinel_refuse_the_near_cache(options):
+    with pytest.raises(ImproperlyConfigured, match="plain Redis only"):
+        RedisStore({**options, "near_cache": {}})
+
+
+def test_off_by_default(server):
+    store = RedisStore({"url": server.url})
+    store.check("u1", JTI)
+    assert store._near is None and store.cached_check("u1", JTI, None, AUTHENTICATION) is None
+    store.close()
+
+
+# --- what it serves ---------------------------------------------------------------------
+
+
+def test_served_from_the_cache_without_a_round_trip(stores, server):
+    store = stores()
+    assert warm(store) == GOOD
+    before = mgets(server)
+    answers = [store.cached_check("u1", JTI, None, purpose) for _ in range(100) for purpose in (AUTHENTICATION, READ)]
+    assert mgets(server) == before
+    # None: the tracking connection was not proven fresh at that instant (a late pinger turn on a busy machine).
+    assert set(answers) <= {GOOD, None} and answers.count(GOOD) >= 180
+
+
+def test_a_write_never_reads_the_cache(stores, server):
+    store = stores()
+    warm(store)
+    assert store.cached_check("u1", JTI, None, WRITE) is None
+    token = SimpleNamespace(payload={"user_id": "u1", "jti": JTI, "ver": 0})
+    with mock.patch("drf_toctou.state.get_store", return_value=store):
+        with mock.patch.object(store, "cached_check", wraps=store.cached_check) as consulted:
+            before = mgets(server)
+            PendingCheck(token, WRITE).result()
+            assert mgets(server) == before + 1 and not consulted.called  # the write's recheck: one round trip
+
+        def authenticated_from_the_cache() -> bool:
+            before = mgets(server)
+            PendingCheck(token, AUTHENTICATION).result()
+            return mgets(server) == before
+
+        wait_until(authenticated_from_the_cache, "authentication answered by the cache")
+
+
+def test_purposes_setting(stores):
+    store = stores(purposes=[AUTHENTICATION])
+    warm(store)
+    assert all(store.cached_check("u1", JTI, None, READ) is None for _ in range(100))
+    wait_until(lambda: store.cached_check("u1", JTI, None, AUTHENTICATION) == GOOD, "authentication cached")
+
+
+@pytest.mark.parametrize("end", ["revoke", "bump", "session"])
+def test_a_change_drops_the_answer(stores, server, end):
+    store, other = stores(), RedisStore({"url": server.url})
+    warm(store, session="s1")
+    if end == "revoke":
+        other.revoke("u1", JTI, int(time.time()) + 60)
+    elif end == "bump":
+        other.bump_version("u1")
+    else:
+        other.revoke_session("u1", "s1", int(time.time()) + 60)
+    # From the acknowledgement on, never "good" from the cache once max_staleness has passed.
+    acknowledged = time.monotonic()
+    while time.monotonic() - acknowledged < 0.02:
+        served = store.cached_check("u1", JTI, "s1", AUTHENTICATION)
+        if time.monotonic() - acknowledged > store._near.max_staleness:
+            assert served != GOOD
+    assert store.check("u1", JTI, "s1") != GOOD
+    assert warm(store, session="s1") != GOOD  # the new answer is cached in turn
+    other.close()
+
+
+def test_lru_is_bounded(stores):
+    store = stores(max_entries=5)
+    for n in range(10):
+        warm(store, user=f"u{n}")
+    assert store._near.stats()["entries"] <= 5
+    wait_until(lambda: store.cached_check("u9", JTI, None, AUTHENTICATION) == GOOD, "the newest answer kept")
+    assert store.cached_check("u0", JTI, None, AUTHENTICATION) is None  # the oldest evicted
+
+
+# --- populating: the race between the MGET and the insert --------------------------------
+
+
+def revoke_between_the_read_and_the_insert(store, server) -> None:
+    """The MGET reads "not revoked"; before its answer is inserted, the jti is
+    revoked and the invalidation applied."""
+    warm(store, user="warm2")
+    read = store.send_check("u1", JTI)
+    time.sleep(0.01)  # Redis has answered the MGET: "absent"
+    seen = store._near.invalidations
+    RedisStore({"url": server.url}).revoke("u1", JTI, int(time.time()) + 60)
+    wait_until(lambda: store.cached_check("warm2", JTI, None, AUTHENTICATION) and store._near.invalidations > seen,
+               "invalidation applied")
+    assert read() == GOOD  # the answer as Redis gave it, before the revocation
+
+
+def test_an_invalidation_during_a_strict_check_is_not_lost(stores, server):
+    store = stores()
+    revoke_between_the_read_and_the_insert(store, server)
+    assert store.jti_key("u1", JTI) not in store._near._entries  # not inserted
+    assert store.cached_check("u1", JTI, None, AUTHENTICATION) is None
+    assert store.check("u1", JTI).revoked
+
+
+def test_negative_control_insert_without_the_epoch_check_serves_a_stale_answer(stores, server):
+    store = stores()
+    near = store._near
+    with mock.patch.object(NearCache, "token", lambda self: (near.epoch, 10**9)):  # the check switched off
+        revoke_between_the_read_and_the_insert(store, server)
+    wait_until(lambda: store.cached_check("u1", JTI, None, AUTHENTICATION) == GOOD, "served")  # wrong: revoked
+
+
+# --- failures of the tracking connection -------------------------------------------------------
+
+
+def test_flushall_empties_the_cache(stores, server):
+    store = stores()
+    server.client().set(store.version_key("u1"), 3)
+    assert warm(store).version == 3
+    epoch = store._near.epoch
+    server.client().flushall()
+    wait_until(lambda: store.cached_check("u1", JTI, None, AUTHENTICATION) != TokenState(False, 3), "flush seen")
+    assert store._near.epoch > epoch
+    assert warm(store).version == 0
+
+
+def test_a_killed_connection_is_strict_until_resubscribed(stores, server):
+    store = stores()
+    warm(store)
+    epoch = store._near.epoch
+    server.client().client_kill_filter(_id=tracking_client_id(server))
+    killed = time.monotonic()
+    wait_until(lambda: store.cached_check("u1", JTI, None, AUTHENTICATION) is None, "strict")
+    strict_after = time.monotonic() - killed
+    assert store._near.epoch > epoch and store._near.stats()["entries"] == 0
+    back_after = wait_until(lambda: warm(store) == GOOD, "served again")
+    print(f"killed tracking connection: strict after {strict_after * 1e6:.0f} µs, cached again after "
+          f"{back_after * 1e3:.1f} ms")
+    assert strict_after < 0.05
+
+
+def test_a_paused_redis_goes_strict_within_max_staleness(stores, server):
+    """A silent cut (no FIN: Redis stops answering): no PONG, so no cache."""
+    store = stores(max_staleness=0.005)
+    warm(store)
+    server.client().execute_command("CLIENT", "PAUSE", "300", "ALL")
+    paused = time.monotonic()
+    served_until = paused
+    while time.monotonic() - paused < 0.1:
+        began = time.monotonic()
+        if store.cached_check("u1", JTI, None, AUTHENTICATION) is not None:
+            served_until = began
+    print(f"paused Redis: last cached answer begun {(served_until - paused) * 1e3:.2f} ms after the pause")
+    # Every PING answered was sent before the pause: nothing served from paused + max_staleness on.
+    assert served_until - paused <= 0.005
+    time.sleep(0.3 - (time.monotonic() - paused))  # a strict check now would time out: Redis is paused
+    wait_until(lambda: warm(store) == GOOD, "served again after the pause")
+
+
+def test_a_restarted_redis_is_strict_until_resubscribed(stores, server):
+    store = stores()
+    server.client().set(store.version_key("u1"), 7)
+    assert warm(store).version == 7
+    server.kill()
+    wait_until(lambda: store.cached_check("u1", JTI, None, AUTHENTICATION) is None, "strict while down")
+    with pytest.raises(StoreError):
+        store.check("u1", JTI)
+    server.start()  # the same port, no data: the version is 0 now
+    wait_until(lambda: store._near.stats()["fresh"], "resubscribed", timeout=10)
+    assert store.cached_check("u1", JTI, None, AUTHENTICATION) is None
+    assert warm(store).version == 0
+
+
+def test_a_forked_child_never_uses_the_parents_cache(stores, server):
+    store = stores()
+    warm(store)
+    epoch = store._near.epoch
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running pytest's exit handlers
+        try:
+            first = store.cached_check("u1", JTI, None, AUTHENTICATION)
+            served = warm(store)
+            RedisStore({"url": server.url}).revoke("u1", JTI, int(time.time()) + 60)
+            wait_until(lambda: store.cached_check("u1", JTI, None, AUTHENTICATION) != GOOD, "child sees it")
+            os.write(writer, f"{first is None} {served == GOOD} {store.check('u1', JTI).revoked}".encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    answer = os.read(reader, 100).decode()
+    os.waitpid(pid, 0)
+    assert answer == "True True True"
+    wait_until(lambda: store._near.stats()["fresh"], "parent fresh")
+    assert store._near.epoch == epoch  # the parent's connection survived the child: never reopened
+    wait_until(lambda: store.cached_check("u1", JTI, None, AUTHENTICATION) != GOOD, "parent sees it")
+
+
+def test_a_backlog_is_strict_until_read(stores, server):
+    store = stores()
+    near = store._near
+    for n in range(50):
+        warm(store, jti=f"{n:032x}")
+    with near._lock:  # the process is busy: nothing reads the tracking socket
+        pipe = server.client().pipeline(transaction=False)
+        for n in range(20_000):
+            pipe.set(store.jti_key("u1", f"{n:032x}"), b"r1", ex=60)
+        pipe.execute()
+        time.sleep(0.05)
+        assert near._tracking.drain(near._invalidated) is False  # more than the request path reads at once
+    served = [store.cached_check("u1", f"{n:032x}", None, AUTHENTICATION) for n in range(50)]
+    assert GOOD not in served
+    wait_until(lambda: near.stats()["fresh"], "backlog read")
+    assert all(store.check("u1", f"{n:032x}").revoked for n in range(50))
