@@ -164,6 +164,38 @@ def test_a_change_drops_the_answer(stores, server, end):
     other.close()
 
 
+@pytest.mark.parametrize("forgets", [True, False], ids=["forgets", "negative_control_without_forget"])
+def test_the_writing_process_refuses_from_the_acknowledgement_on(stores, forgets, monkeypatch):
+    """A logout followed at once by a request served by the same process: its
+    own write drops the answer before Redis's push of it can arrive (here the
+    push is held back and the connection kept proven fresh, as within the
+    microseconds after an acknowledgement). Without the local forget, the
+    revoked token is answered "good" from the cache."""
+    store = stores()
+    near = store._near
+    warm(store, session="s1")
+    tracking = near._tracking
+    monkeypatch.setattr(tracking, "drain", lambda on_invalidate, budget=0: True)  # the push not there yet
+    monkeypatch.setattr(tracking, "fresh", lambda now: True)
+    if not forgets:
+        monkeypatch.setattr(near, "forget", lambda keys: None)
+    for end in (lambda: store.revoke("u1", JTI, int(time.time()) + 60), lambda: store.bump_version("u1"),
+                lambda: store.revoke_session("u1", "s1", int(time.time()) + 60)):
+        end()
+        served = store.cached_check("u1", JTI, "s1", AUTHENTICATION)
+        if forgets:
+            assert served is None  # asked of Redis: refused
+        else:
+            assert served == GOOD  # wrong: the revocation was acknowledged to this very process
+        store._near._entries.clear()
+        warm_state = store.check("u1", JTI, "s1")
+        assert warm_state != GOOD
+        store.client.flushall()
+        near._entries.clear()
+        wait_until(lambda: store.check("u1", JTI, "s1") == GOOD and bool(
+            store.cached_check("u1", JTI, "s1", AUTHENTICATION)), "answer cached again")
+
+
 def test_lru_is_bounded(stores):
     store = stores(max_entries=5)
     for n in range(10):

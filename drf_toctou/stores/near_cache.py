@@ -166,6 +166,13 @@ class NearCache:
         if token is not None:
             self.insert(keys, [values[0], *(None if v is None else True for v in values[1:])], token)
 
+    def forget(self, keys: Sequence[bytes]) -> None:
+        """Drop ``keys`` at once: what this process wrote, it refuses from the
+        write's acknowledgement on (Redis's push of it comes a moment later),
+        and a strict answer read before the write is not inserted after it."""
+        with self._lock:
+            self._invalidated(list(keys))
+
     # --- invalidations and resets (under the lock) --------------------------------------
 
     def _invalidated(self, keys: list[bytes] | None) -> None:

@@ -275,11 +275,16 @@ class RedisStore(BaseStore):
     def _write(self, key: bytes, command: Callable[[Any], Any]) -> Any:
         """Run ``command(client)`` (a write to ``key``) and return its reply;
         with ``min_replicas_ack``, only once that many replicas acknowledged
-        it, else a ``StoreError`` (``redis_wait``)."""
-        if not self.min_replicas_ack:
-            return self._call(command, self.client)
-        return redis_wait.acknowledged_write(self.client, self.cluster, key, command, self.min_replicas_ack,
-                                             self.replicas_ack_timeout)
+        it, else a ``StoreError`` (``redis_wait``). This process's near cache
+        forgets ``key`` whatever the outcome (a failed write may have landed)."""
+        try:
+            if not self.min_replicas_ack:
+                return self._call(command, self.client)
+            return redis_wait.acknowledged_write(self.client, self.cluster, key, command, self.min_replicas_ack,
+                                                 self.replicas_ack_timeout)
+        finally:
+            if self._near is not None:
+                self._near.forget([key])
 
     # --- operations -----------------------------------------------------------------
 
