@@ -19,6 +19,7 @@ class DrfToctouConfig(AppConfig):
         pre_delete.connect(credentials.revoke_before_delete, sender=user_model, dispatch_uid="drf_toctou.delete")
         checks.register()
         url_checks.register()
+        checks.refuse_to_start()
         self.protect_admin()
         try:
             import drf_spectacular  # noqa: F401

@@ -104,6 +104,22 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
         return [checks.Warning(W007_MSG.format(error=e), hint=W007_HINT, id="drf_toctou.W007")]
 
 
+def refuse_to_start() -> None:
+    """Raise ``ImproperlyConfigured`` at start-up (``AppConfig.ready``) for
+    the errors of ``check_settings`` and ``check_store``: a WSGI server such
+    as gunicorn runs no system checks, and a typo found at the first request
+    would be a 500 there. A store that fails to build for another reason
+    (e.g. no AWS region in a build step) is left to its first use."""
+    try:
+        found = check_settings() + check_store()
+    except Exception:  # noqa: BLE001  (not a settings error: the first use reports it)
+        return
+    errors = [message for message in found if message.is_serious()]
+    if errors:
+        raise ImproperlyConfigured("drf-toctou refuses to start: " + " ".join(
+            f"[{message.id}] {message.msg}" for message in errors))
+
+
 def register() -> None:
     checks.register(check_settings, "drf_toctou")
     checks.register(check_store, "drf_toctou")

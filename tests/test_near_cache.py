@@ -82,7 +82,8 @@ def tracking_client_id(server) -> int:
 
 @pytest.mark.parametrize("near", [
     {"max_entry": 10}, {"max_entries": 0}, {"max_entries": "10"}, {"max_staleness": 0},
-    {"max_staleness": 5}, {"purposes": ["write"]}, {"purposes": "authentication"}, "yes",
+    {"max_staleness": 5}, {"max_staleness": 1e-9}, {"purposes": ["write"]}, {"purposes": "authentication"},
+    {"purposes": []}, "yes",
 ])
 def test_bad_options_are_refused(near, server):
     with pytest.raises(ImproperlyConfigured):
@@ -95,6 +96,47 @@ def test_bad_options_are_refused(near, server):
 def test_cluster_and_sentinel_refuse_the_near_cache(options):
     with pytest.raises(ImproperlyConfigured, match="plain Redis only"):
         RedisStore({**options, "near_cache": {}})
+
+
+def test_a_connection_that_fails_after_its_handshake_is_retried_at_a_pace_and_warned_of_once(
+        server, settings, caplog):
+    """A Redis user allowed to subscribe but not to PING (or any failure right
+    after the handshake): the connection is reopened every RECONNECT_EVERY,
+    not in a loop, and the operator is told once, not at every attempt."""
+    settings.DRF_TOCTOU = {"STORE_TIMEOUT": 0.25}
+    admin = server.client()
+    admin.execute_command("ACL", "SETUSER", "noping", "on", ">pw", "~*", "&*", "+@all", "-ping")
+    store = RedisStore({"url": f"redis://noping:pw@127.0.0.1:{server.port}/0", "near_cache": {}})
+    try:
+        with caplog.at_level("WARNING", logger="drf_toctou"):
+            store.check("u1", JTI)
+            before = int(admin.info("stats")["total_connections_received"])
+            time.sleep(1.0)
+            opened = int(admin.info("stats")["total_connections_received"]) - before
+        assert opened <= 15, opened  # about one per RECONNECT_EVERY (0.1 s), never a storm
+        warnings = [r for r in caplog.records if "near cache" in r.getMessage()]
+        assert 1 <= len(warnings) <= 2, [r.getMessage() for r in warnings]
+        assert store.cached_check("u1", JTI, None, AUTHENTICATION) is None  # never fresh: strict
+    finally:
+        store.close()
+        admin.execute_command("ACL", "DELUSER", "noping")
+
+
+def test_a_store_replaced_by_a_settings_change_closes_its_tracking_connection(server, settings):
+    from drf_toctou.stores import get_store
+
+    def tracking_connections() -> int:
+        return sum(1 for c in server.client().client_list() if c["name"] == NAME)
+
+    for n in range(5):
+        settings.DRF_TOCTOU = {"STORE": "drf_toctou.stores.redis.RedisStore", "STORE_TIMEOUT": 0.25,
+                               "STORE_OPTIONS": {"url": server.url, "near_cache": {}, "prefix": f"p{n}"}}
+        store = get_store()
+        wait_until(lambda: store.check("u1", JTI) and store._near.stats()["fresh"], "tracking subscribed")
+        assert tracking_connections() == 1  # the previous store's went with it
+    settings.DRF_TOCTOU = {}
+    get_store()
+    wait_until(lambda: tracking_connections() == 0, "the last one closed")
 
 
 def test_off_by_default(server):

@@ -84,3 +84,27 @@ def test_a_database_store_on_an_unknown_alias_is_a_start_up_error(settings, db):
     settings.DRF_TOCTOU = {"STORE_OPTIONS": {"using": "other"}}
     errors = [m for m in run_checks() if m.id == "drf_toctou.E001"]
     assert errors and "'other'" in errors[0].msg
+
+
+@pytest.mark.parametrize("drf_toctou", [
+    {"STORE": "drf_toctou.stores.redis.RedisStore",
+     "STORE_OPTIONS": {"url": "redis://127.0.0.1:1/0", "near_cache": {"max_entrys": 10}}},
+    {"STORE_TIMEUT": 1},
+    {"STORE_TIMEOUT": "soon"},
+], ids=["store_option", "setting_name", "setting_type"])
+def test_a_wsgi_server_refuses_to_start_on_a_typo(drf_toctou, tmp_path):
+    """gunicorn runs no system checks: without a refusal at start-up, a typo
+    would be a 500 at the first request of every worker."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "typo_settings.py").write_text(f"from tests.settings import *  # noqa\nDRF_TOCTOU = {drf_toctou!r}\n")
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", "from django.core.wsgi import get_wsgi_application; "
+                          "get_wsgi_application()"], capture_output=True, text=True, timeout=60, cwd=root,
+                         env={**os.environ, "DJANGO_SETTINGS_MODULE": "typo_settings",
+                              "PYTHONPATH": f"{tmp_path}:{root}"})
+    assert run.returncode != 0
+    assert "drf-toctou refuses to start" in run.stderr and "drf_toctou.E00" in run.stderr, run.stderr[-2000:]

@@ -33,7 +33,10 @@ def reset_store() -> None:
     """Forget the memoised store; the next ``get_store()`` builds it anew."""
     global _store
     with _lock:
-        _store = None
+        old, _store = _store, None
+    close = getattr(old, "close", None)
+    if close is not None:  # its connections and threads (the near cache's) go now, not at garbage collection
+        close()
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:

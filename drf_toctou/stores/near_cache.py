@@ -61,7 +61,8 @@ from drf_toctou.stores.near_tracking import Tracking
 
 logger = logging.getLogger("drf_toctou")
 
-RECONNECT_EVERY = 0.1  # seconds between attempts to open the tracking connection
+RECONNECT_EVERY = 0.1  # seconds between a lost tracking connection and the next attempt to open one
+WARN_EVERY = 60.0  # seconds between two warnings of the same kind
 RECENT_LIMIT = 10_000  # invalidated keys remembered for the populate check
 _MISSING = object()
 Token = tuple[int, int]  # (epoch, invalidation count) noted before a strict check
@@ -103,6 +104,8 @@ class NearCache:
         self._entries: collections.OrderedDict[bytes, Any] = collections.OrderedDict()
         self._recent: dict[bytes, int] = {}  # key -> invalidation count when it was last invalidated
         self.epoch = self.invalidations = self._floor = 0
+        self._dropped_at = -1e18  # when the tracking connection was last lost (monotonic)
+        self._warned: dict[str, float] = {}
         self._tracking: Tracking | None = None
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._pinger, args=(weakref.ref(self), self._pid),
@@ -197,7 +200,17 @@ class NearCache:
         tracking, self._tracking = self._tracking, None
         self._reset(why)
         if tracking is not None:
+            self._dropped_at = time.monotonic()
             tracking.close()
+            if why != "closed":
+                self._warn("lost", "near cache: %s (checks stay strict until a new one is subscribed)", why)
+
+    def _warn(self, kind: str, message: str, *args: Any) -> None:
+        """Log at WARNING, once per ``kind`` per ``WARN_EVERY`` seconds."""
+        now = time.monotonic()
+        if now - self._warned.get(kind, -1e18) >= WARN_EVERY:
+            self._warned[kind] = now
+            logger.warning(message, *args)
 
     # --- the pinger thread ------------------------------------------------------------------
 
@@ -225,6 +238,9 @@ class NearCache:
         something is waiting there (a poll, about 1 µs)."""
         tracking = self._tracking
         if tracking is None:
+            pause = self._dropped_at + RECONNECT_EVERY - time.monotonic()
+            if pause > 0:
+                return pause
             self._connect()
             return 0
         with self._lock:
@@ -241,7 +257,7 @@ class NearCache:
         try:
             tracking = Tracking.open(self.open_connection(), self.prefix, self.max_staleness, self.timeout)
         except Exception as e:  # noqa: BLE001  (any failure: strict, and try again later)
-            logger.warning("near cache: tracking connection failed (checks stay strict): %s", e)
+            self._warn("connect", "near cache: tracking connection failed (checks stay strict): %s", e)
             self._wake.wait(RECONNECT_EVERY)
             return
         with self._lock:

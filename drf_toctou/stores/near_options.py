@@ -38,9 +38,12 @@ def parse_options(given: Any) -> dict[str, Any]:
     entries, staleness, purposes = options["max_entries"], options["max_staleness"], options["purposes"]
     if type(entries) is not int or entries < 1:
         raise ImproperlyConfigured(f"'near_cache' 'max_entries' must be a positive int, not {entries!r}.")
-    if type(staleness) not in (int, float) or not 0 < staleness <= 1:
-        raise ImproperlyConfigured(f"'near_cache' 'max_staleness' must be seconds in (0, 1], not {staleness!r}.")
-    if not isinstance(purposes, (list, tuple, set, frozenset)) or not set(purposes) <= {AUTHENTICATION, READ}:
+    if type(staleness) not in (int, float) or not 0.001 <= staleness <= 1:
+        raise ImproperlyConfigured(f"'near_cache' 'max_staleness' must be seconds in [0.001, 1] (below a "
+                                   f"millisecond the cache is never proven fresh), not {staleness!r}.")
+    if not isinstance(purposes, (list, tuple, set, frozenset)) or not set(purposes) <= {AUTHENTICATION, READ} \
+            or not purposes:
         raise ImproperlyConfigured(f"'near_cache' 'purposes' must list {AUTHENTICATION!r} and/or {READ!r} "
-                                   f"(a write's recheck never uses the cache), not {purposes!r}.")
+                                   f"(a write's recheck never uses the cache; leave 'near_cache' out to turn "
+                                   f"it off), not {purposes!r}.")
     return {"max_entries": entries, "max_staleness": float(staleness), "purposes": frozenset(purposes)}
