@@ -9,7 +9,7 @@ DEMO_STAMP := $(VENV)/.demo-stamp
 	demo serve reliability scale clean
 
 test: $(STAMP) redis-server dynamodb-local-install
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 # simplejwt's own tests/test_authentication.py (from the sdist of the installed
 # simplejwt, cached in .cache/simplejwt) with BearerRevalidatingAuthentication
