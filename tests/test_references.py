@@ -241,7 +241,8 @@ def test_foreign_and_absent_references_take_the_same_time(stamped_table, users, 
     reference (foreign) and bob → his own reference to a deleted document
     (absent), in adjacent pairs whose order is drawn at random; the statistic
     is the median of the paired differences with a 95 % bootstrap interval.
-    Pass: the interval holds zero or the effect is under 3 % of a request.
+    Pass: the interval holds zero or the effect is under 3 % of a request
+    (5 % in make test's shorter run).
     The ablation — a refused reference answered before the read, the usual
     early return — must show an effect the same method detects."""
     from drf_toctou.exceptions import NotFound
@@ -265,7 +266,10 @@ def test_foreign_and_absent_references_take_the_same_time(stamped_table, users, 
     median, low, high, request = paired_difference(get_foreign, get_absent, pairs)
     print(f"\nforeign - absent: median {median * 1e6:+.0f} µs, 95 % CI [{low * 1e6:+.0f}, {high * 1e6:+.0f}] µs, "
           f"request {request * 1e3:.2f} ms, {pairs} pairs")
-    assert low <= 0 <= high or abs(median) < 0.03 * request
+    # the smallest effect counted as a difference: 5 % of a request in make test's 100 pairs on a
+    # shared machine, 3 % in make reliability's 2,000; the ablation must be detected beyond it
+    smallest = scaled(0.05, 0.03)
+    assert low <= 0 <= high or abs(median) < smallest * request
 
     decode = IndirectReferences.key_from_url
 
@@ -279,4 +283,4 @@ def test_foreign_and_absent_references_take_the_same_time(stamped_table, users, 
     median, low, high, request = paired_difference(get_foreign, get_absent, pairs)
     print(f"ablation (404 before the read): median {median * 1e6:+.0f} µs, 95 % CI [{low * 1e6:+.0f}, "
           f"{high * 1e6:+.0f}] µs")
-    assert high < 0 and abs(median) >= 0.03 * request
+    assert high < 0 and abs(median) >= smallest * request

@@ -195,8 +195,10 @@ def test_sentinel_master_client_works(redis_sentinel):
         pipe.wait(1, 1000)
         assert pipe.execute() == [True, 1]  # the replica acknowledges
         assert master.get("t:{1}v") == b"1"
-        assert master.connection_pool.get_master_address() == ("127.0.0.1", redis_sentinel.master_port)
-        assert redis_sentinel.master_address() == ("127.0.0.1", redis_sentinel.master_port)
+        # Sentinel's answer now: on a loaded machine it may have failed over on its own since start-up
+        address = redis_sentinel.master_address()
+        assert master.connection_pool.get_master_address() == address
+        assert address[1] in redis_sentinel.data_ports
     finally:
         master.close()
 
