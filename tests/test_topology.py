@@ -14,7 +14,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.topology import WireCommands
+from tests.topology import WireCommands, wait_until
 
 JTI = "0123456789abcdef0123456789abcdef"
 
@@ -230,3 +230,20 @@ def test_sentinel_fails_over_a_killed_master_and_the_client_follows(redis_sentin
     finally:
         master.close()
         redis_sentinel.revive(killed)  # back as a replica of the new master
+
+
+def test_the_launcher_follows_a_failover_sentinel_made_on_its_own(redis_sentinel):
+    """On a loaded machine Sentinel may fail over without any test asking
+    (a master silent for down-after-milliseconds): the next test's flush must
+    go to the new master, not fail on the demoted one."""
+    old = redis_sentinel.master_port
+    with redis_sentinel.processes[redis_sentinel.sentinel_ports[0]].client(socket_timeout=5) as sentinel:
+        sentinel.execute_command("SENTINEL", "FAILOVER", redis_sentinel.service_name)
+    wait_until(lambda: redis_sentinel.master_address()[1] != old and
+               redis_sentinel.replication(redis_sentinel.master_address()[1]).get("role") == "master",
+               30, "Sentinel's own failover")
+    assert redis_sentinel.master_port == old  # the launcher has not looked yet
+    redis_sentinel.flush()
+    assert redis_sentinel.master_port == redis_sentinel.master_address()[1] != old
+    redis_sentinel.wait_replicas(redis_sentinel.master_port, 30)
+    redis_sentinel.wait_sentinels(30)

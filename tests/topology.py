@@ -861,8 +861,18 @@ class RedisSentinelSetup(_Topology):
     def flush(self) -> None:
         """FLUSHALL on the master (the replica follows): a clean slate for the
         next test."""
+        self.follow()
         with self.processes[self.master_port].client() as client:
             client.flushall()
+
+    def follow(self) -> None:
+        """Take Sentinel's word for where the master is: on a loaded machine
+        it may have failed over on its own (a master silent for
+        down-after-milliseconds) since the launcher last looked."""
+        _, port = self.master_address()
+        if port != self.master_port and port in self.data_ports:
+            old, self.master_port = self.master_port, port
+            self.replica_ports = [p for p in [*self.replica_ports, old] if p != port]
 
     def kill_master(self) -> int:
         """SIGKILL the current master; returns its port."""
