@@ -18,7 +18,12 @@ from rest_framework.test import APIClient  # noqa: E402
 from drf_toctou import stores  # noqa: E402
 from drf_toctou.stores import get_store, reset_store  # noqa: E402
 from tests.servers import RedisServer  # noqa: E402
-from tests.topology import MISSING, redis_cluster, redis_sentinel  # noqa: E402, F401  (session fixtures)
+from tests.topology import (  # noqa: E402, F401  (session fixtures)
+    MISSING,
+    redis_cluster,
+    redis_sentinel,
+    wait_until,  # noqa: E402
+)
 
 STORES = {
     "database": "drf_toctou.stores.database.DatabaseStore",
@@ -29,6 +34,9 @@ STORES = {
     # master, 1 replica, 3 Sentinels) with the default options.
     "redis_cluster": "drf_toctou.stores.redis.RedisStore",
     "redis_sentinel": "drf_toctou.stores.redis.RedisStore",
+    # RedisStore with its near cache on (plain Redis): every layer's tests run
+    # with authentication and the reads' rechecks answered from the cache.
+    "redis_near": "drf_toctou.stores.redis.RedisStore",
 }
 
 
@@ -63,7 +71,7 @@ def sentinel_options(setup, **extra) -> dict:
 # The store contract suite runs on every store and topology; the tests of the
 # layers above it (views, mixins, credentials...) on the three stores.
 CONTRACT_MODULES = {"test_stores", "test_sessions", "test_revocation", "test_import_blacklist"}
-LAYER_KINDS = ["database", "redis", "dynamodb"]
+LAYER_KINDS = ["database", "redis", "dynamodb", "redis_near"]
 
 
 def pytest_generate_tests(metafunc):
@@ -81,6 +89,13 @@ def store_kind(request, settings, db):
         server = request.getfixturevalue("redis_server")
         server.client().flushall()
         use_store(settings, kind, url=server.url)
+    elif kind == "redis_near":
+        server = request.getfixturevalue("redis_server")
+        server.client().flushall()
+        use_store(settings, kind, url=server.url, near_cache={"max_staleness": 0.005})
+        near_store = get_store()
+        near_store.client  # noqa: B018  (builds the near cache: the test starts with it subscribed)
+        wait_until(lambda: near_store._near.stats()["fresh"], 5, "near cache subscribed")
     elif kind == "redis_cluster":
         cluster = request.getfixturevalue("redis_cluster")
         cluster.flush()

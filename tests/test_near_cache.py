@@ -19,6 +19,7 @@ from drf_toctou.exceptions import StoreError
 from drf_toctou.state import PendingCheck
 from drf_toctou.stores.base import AUTHENTICATION, READ, WRITE, TokenState
 from drf_toctou.stores.near_cache import NearCache
+from drf_toctou.stores.near_pinger import Pinger
 from drf_toctou.stores.near_tracking import NAME
 from drf_toctou.stores.redis import RedisStore
 from tests.servers import RedisServer
@@ -90,12 +91,9 @@ def test_bad_options_are_refused(near, server):
         RedisStore({"url": server.url, "near_cache": near})
 
 
-@pytest.mark.parametrize("options", [
-    {"url": ["redis://127.0.0.1:7000/0"], "cluster": True}, {"sentinels": [("127.0.0.1", 26379)], "service_name": "s"},
-])
-def test_cluster_and_sentinel_refuse_the_near_cache(options):
-    with pytest.raises(ImproperlyConfigured, match="plain Redis only"):
-        RedisStore({**options, "near_cache": {}})
+def test_cluster_refuses_the_near_cache():
+    with pytest.raises(ImproperlyConfigured, match="not with 'cluster'"):
+        RedisStore({"url": ["redis://127.0.0.1:7000/0"], "cluster": True, "near_cache": {}})
 
 
 def test_a_connection_that_fails_after_its_handshake_is_retried_at_a_pace_and_warned_of_once(
@@ -159,6 +157,67 @@ def test_served_from_the_cache_without_a_round_trip(stores, server):
     assert set(answers) <= {GOOD, None} and answers.count(GOOD) >= 180
 
 
+# --- who keeps it fresh ---------------------------------------------------------------------
+
+
+def checks_for(store: RedisStore, seconds: float, gap: float) -> list[TokenState | None]:
+    """Cached checks every ``gap`` seconds (sleeping in between) for ``seconds``."""
+    answers, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        answers.append(store.cached_check("u1", JTI, None, AUTHENTICATION))
+        time.sleep(gap)
+    return answers
+
+
+def test_an_idle_process_is_kept_fresh_by_the_thread(stores):
+    store = stores(max_staleness=0.005)
+    warm(store)
+    before = store._near.stats()["pings"]
+    time.sleep(0.1)  # no check at all
+    after = store._near.stats()["pings"]
+    assert store.cached_check("u1", JTI, None, AUTHENTICATION) == GOOD  # the first check after the pause
+    # Every idle_interval (3 ms): about 33 in 0.1 s, fewer when the machine is slow to wake the thread.
+    assert after["thread"] - before["thread"] >= 10 and after["checks"] == before["checks"]
+    answers = checks_for(store, 0.3, 0.008)  # sparser than max_staleness: still from the cache
+    assert answers.count(GOOD) >= 0.9 * len(answers), answers.count(None)
+
+
+def test_a_busy_process_pings_from_its_checks_and_the_thread_rests(stores):
+    """Checks every ~50 µs: they send the PINGs themselves (one a check that
+    finds the last one max_staleness / 2 old) and the thread sleeps, so it
+    never takes the GIL from the requests. The check that next finds the cache
+    not proven fresh wakes it."""
+    store = stores(max_staleness=0.005)
+    warm(store)
+    checks_for(store, 0.1, 0.00005)  # long enough for the thread to see the pace
+    before = store._near.stats()
+    answers = checks_for(store, 0.5, 0.00005)
+    after = store._near.stats()
+    assert after["thread"] == "resting"
+    assert after["pings"]["thread"] - before["pings"]["thread"] <= 2
+    assert 0.5 / 0.0025 * 0.5 <= after["pings"]["checks"] - before["pings"]["checks"] <= 0.5 / 0.0025 + 5
+    assert answers.count(GOOD) >= 0.99 * len(answers)
+    # The traffic stops, then comes back sparse: the first check finds the cache not proven fresh and
+    # wakes the thread; from then on the thread keeps the cache fresh between checks.
+    time.sleep(0.02)
+    sparse = checks_for(store, 0.2, 0.008)
+    assert store._near.stats()["thread"] == "pinging"
+    assert sparse[3:].count(GOOD) >= 0.9 * len(sparse[3:]), sparse
+
+
+def test_negative_control_a_resting_thread_nobody_wakes_leaves_sparse_checks_strict(stores, monkeypatch):
+    """The same, with the wake-up (``Pinger.nudge``) switched off: sparse checks
+    after a busy spell are strict until the thread's rest ends on its own."""
+    store = stores(max_staleness=0.005)
+    warm(store)
+    monkeypatch.setattr(Pinger, "nudge", lambda self: None)
+    checks_for(store, 0.2, 0.00005)
+    assert store._near.stats()["thread"] == "resting"
+    time.sleep(0.02)
+    sparse = checks_for(store, 0.1, 0.008)
+    assert sparse.count(None) >= 0.8 * len(sparse), sparse
+
+
 def test_a_write_never_reads_the_cache(stores, server):
     store = stores()
     warm(store)
@@ -216,7 +275,7 @@ def test_the_writing_process_refuses_from_the_acknowledgement_on(stores, forgets
     store = stores()
     near = store._near
     warm(store, session="s1")
-    tracking = near._tracking
+    tracking = near.tracking
     monkeypatch.setattr(tracking, "drain", lambda on_invalidate, budget=0: True)  # the push not there yet
     monkeypatch.setattr(tracking, "fresh", lambda now: True)
     if not forgets:
@@ -326,6 +385,40 @@ def test_a_paused_redis_goes_strict_within_max_staleness(stores, server):
     wait_until(lambda: warm(store) == GOOD, "served again after the pause")
 
 
+@pytest.mark.parametrize("probe", ["role", "ping"], ids=["role", "negative_control_ping"])
+def test_a_demoted_master_is_no_proof_with_the_role_probe(server, probe):
+    """Sentinel's probe is ROLE: a server turned into a replica (here of a
+    master that does not exist: it will never see another write) stops
+    proving the cache fresh at its next answer. The control, PING, goes on
+    proving it fresh: a demoted master still answers PING."""
+    import redis
+
+    from tests.topology import free_ports
+
+    address = ("127.0.0.1", server.port)
+    cache = NearCache(lambda: redis.Connection(host="127.0.0.1", port=server.port), "t",
+                      {"max_entries": 10, "max_staleness": 0.005, "purposes": {AUTHENTICATION}}, 0.25,
+                      master=(lambda: address) if probe == "role" else None)
+    admin = server.client()
+    try:
+        wait_until(lambda: cache.stats()["fresh"], "fresh")
+        admin.execute_command("REPLICAOF", "127.0.0.1", str(free_ports(1)[0]))
+        demoted = time.monotonic()
+        fresh_until = demoted
+        while time.monotonic() - demoted < 0.2:
+            began = time.monotonic()
+            if cache.lookup([]) is not None:
+                fresh_until = began
+            time.sleep(0.0002)
+        if probe == "role":
+            assert fresh_until - demoted <= 0.005
+        else:
+            assert fresh_until - demoted > 0.15  # proven "fresh" by a replica that sees no write
+    finally:
+        admin.execute_command("REPLICAOF", "NO", "ONE")
+        cache.close()
+
+
 def test_a_restarted_redis_is_strict_until_resubscribed(stores, server):
     store = stores()
     server.client().set(store.version_key("u1"), 7)
@@ -375,7 +468,7 @@ def test_a_backlog_is_strict_until_read(stores, server):
             pipe.set(store.jti_key("u1", f"{n:032x}"), b"r1", ex=60)
         pipe.execute()
         time.sleep(0.05)
-        assert near._tracking.drain(near._invalidated) is False  # more than the request path reads at once
+        assert near.tracking.drain(near._invalidated) is False  # more than the request path reads at once
     served = [store.cached_check("u1", f"{n:032x}", None, AUTHENTICATION) for n in range(50)]
     assert GOOD not in served
     wait_until(lambda: near.stats()["fresh"], "backlog read")

@@ -25,6 +25,9 @@ tracks keys one by one. ``CLIENT TRACKING … BCAST PREFIX`` (Redis 6+) on one
 RESP3 connection per process pushes the change of any key under our prefix,
 whether we read it or not, and works on the Redis 7.0 of Debian.
 
+**Who sends the PINGs.** The checks of a busy process, the thread of an idle
+one (``near_pinger``).
+
 **Populating without a race.** Before a strict check is sent, the cache notes
 its epoch (bumped at every reset: connection lost, FLUSHALL, fork) and its
 invalidation count; the answer is inserted only if the epoch is the same and
@@ -35,14 +38,20 @@ skipped) or arrives after it (then it drops the entry).
 **Failures.** The connection lost or closed (a Redis restart, a kill, a
 network cut), a PING unanswered for a second, an unexpected message, a
 FLUSHALL, a fork: the cache is emptied and checks are strict until a new
-connection is subscribed (by the pinger thread, which retries every 100 ms).
-A backlog of more than 256 KiB of invalidations is read by the pinger, not
-the request, and checks are strict meanwhile.
+connection is subscribed (by the thread, which retries every 100 ms). A
+backlog of more than 256 KiB of invalidations is read by the thread, not the
+request, and checks are strict meanwhile.
 
-**Limits.** Plain Redis only (``url`` or a client with a plain connection
-pool): with ``cluster`` (one tracking connection per master, and slot
-migrations) or ``sentinels`` (the tracking connection must follow failovers)
-the near cache is refused with ``ImproperlyConfigured`` (``near_options``).
+**Sentinel.** The probe is ``ROLE``, not ``PING``: a demoted master still
+answers PING and pushes what it replicates, late. The thread asks the
+Sentinels where the master is every ``MASTER_POLL`` and moves the tracking
+connection when it moved (the old master may still answer as a master for
+seconds), and a strict answer is kept only if it came from the server the
+tracking connection is on.
+
+**Limits.** Not with ``cluster``: a slot moved to a master the process does
+not track could not be proven fresh; the near cache is refused with
+``ImproperlyConfigured`` (``near_options``).
 """
 
 from __future__ import annotations
@@ -56,38 +65,46 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from redis.sentinel import SentinelConnectionPool
+
 from drf_toctou.settings import toctou_settings
+from drf_toctou.stores.near_pinger import Pinger
 from drf_toctou.stores.near_tracking import Tracking
 
 logger = logging.getLogger("drf_toctou")
 
-RECONNECT_EVERY = 0.1  # seconds between a lost tracking connection and the next attempt to open one
 WARN_EVERY = 60.0  # seconds between two warnings of the same kind
 RECENT_LIMIT = 10_000  # invalidated keys remembered for the populate check
+BACKLOG_READ = 1 << 22  # bytes of a backlog the thread reads in one turn (a check reads at most 256 KiB)
 _MISSING = object()
 Token = tuple[int, int]  # (epoch, invalidation count) noted before a strict check
 
 
 def for_pool(pool: Any, prefix: str, options: dict[str, Any]) -> NearCache:
-    """A near cache whose tracking connection is built like ``pool``'s."""
+    """A near cache whose tracking connection is built like ``pool``'s (a
+    Sentinel pool's asks the Sentinels for the master when it connects)."""
+    sentinel = isinstance(pool, SentinelConnectionPool)
     return NearCache(lambda: pool.connection_class(**pool.connection_kwargs), prefix, options,
-                     float(toctou_settings.STORE_TIMEOUT))
+                     float(toctou_settings.STORE_TIMEOUT), master=pool.get_master_address if sentinel else None)
 
 
 class NearCache:
     """Check answers by Redis key, and the tracking connection that keeps them
-    true. ``open_connection`` builds an unconnected redis-py connection."""
+    true. ``open_connection`` builds an unconnected redis-py connection;
+    ``master`` (Sentinel) says where the master is now."""
 
     def __init__(self, open_connection: Callable[[], Any], prefix: str, options: dict[str, Any],
-                 timeout: float) -> None:
+                 timeout: float, master: Callable[[], Any] | None = None) -> None:
         self.open_connection = open_connection
+        self.master = master
         self.prefix = f"{prefix}:".encode()
         self.max_entries = options["max_entries"]
         self.max_staleness = options["max_staleness"]
         self.purposes = options["purposes"]
         self.timeout = timeout
         self.hits = self.misses = self.strict = 0
-        self._closed = False
+        self.pings = {"checks": 0, "thread": 0}  # PINGs sent, by whom
+        self.closed = False
         self._start()
         own = weakref.ref(self)
 
@@ -99,31 +116,30 @@ class NearCache:
         os.register_at_fork(after_in_child=after_fork)
 
     def _start(self) -> None:
-        self._pid = os.getpid()
+        self.pid = os.getpid()
         self._lock = threading.Lock()
         self._entries: collections.OrderedDict[bytes, Any] = collections.OrderedDict()
         self._recent: dict[bytes, int] = {}  # key -> invalidation count when it was last invalidated
         self.epoch = self.invalidations = self._floor = 0
-        self._dropped_at = -1e18  # when the tracking connection was last lost (monotonic)
+        self.dropped_at = -1e18  # when the tracking connection was last lost (monotonic)
         self._warned: dict[str, float] = {}
-        self._tracking: Tracking | None = None
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._pinger, args=(weakref.ref(self), self._pid),
-                                        name="drf-toctou-near-cache", daemon=True)
-        self._thread.start()
+        self.tracking: Tracking | None = None
+        self.pinger = Pinger(self)
+        self.pinger.thread.start()
+
+    @property
+    def checks(self) -> int:
+        return self.hits + self.misses + self.strict
 
     # --- the request path -----------------------------------------------------------
 
     def lookup(self, keys: Sequence[bytes]) -> list[Any] | None:
         """The cached values of ``keys`` if all are cached and the connection is
         proven fresh, else None (ask Redis)."""
-        if self._pid != os.getpid():
+        if self.pid != os.getpid():
             self._forked()
         with self._lock:
-            tracking = self._tracking
-            if tracking is None or not tracking.drain(self._invalidated) or not tracking.fresh(time.monotonic()):
-                if tracking is not None and not tracking.alive:
-                    self._drop_tracking("tracking connection lost")  # the pinger opens the next one
+            if not self._proven():
                 self.strict += 1
                 return None
             entries, values = self._entries, []
@@ -141,7 +157,7 @@ class NearCache:
     def token(self) -> Token | None:
         """What to note before a strict check whose answer may be inserted."""
         with self._lock:
-            if self._tracking is None or not self._tracking.alive or self._pid != os.getpid():
+            if self.tracking is None or not self.tracking.alive or self.pid != os.getpid():
                 return None
             return self.epoch, self.invalidations
 
@@ -152,7 +168,7 @@ class NearCache:
             return
         epoch, seen = token
         with self._lock:
-            if epoch != self.epoch or seen < self._floor or self._tracking is None:
+            if epoch != self.epoch or seen < self._floor or self.tracking is None:
                 return
             if seen != self.invalidations and any(self._recent.get(key, -1) > seen for key in keys):
                 return
@@ -163,11 +179,19 @@ class NearCache:
             while len(entries) > self.max_entries:
                 entries.popitem(last=False)
 
-    def remember(self, keys: Sequence[bytes], values: Sequence[Any], token: Token | None) -> None:
+    def remember(self, keys: Sequence[bytes], values: Sequence[Any], token: Token | None,
+                 answered_by: Any = None) -> None:
         """``insert`` the raw ``MGET`` answer of a check (version first; the
-        revocation marks kept as present or absent only)."""
-        if token is not None:
-            self.insert(keys, [values[0], *(None if v is None else True for v in values[1:])], token)
+        revocation marks kept as present or absent only). With Sentinel, only
+        an answer from the server the tracking connection is on (after a
+        failover, a connection still on the old master may answer for a while)."""
+        if token is None:
+            return
+        if self.master is not None:
+            tracking = self.tracking
+            if tracking is None or answered_by != tracking.address:
+                return
+        self.insert(keys, [values[0], *(None if v is None else True for v in values[1:])], token)
 
     def forget(self, keys: Sequence[bytes]) -> None:
         """Drop ``keys`` at once: what this process wrote, it refuses from the
@@ -175,6 +199,25 @@ class NearCache:
         and a strict answer read before the write is not inserted after it."""
         with self._lock:
             self._invalidated(list(keys))
+
+    def _proven(self, ping: bool = True) -> bool:
+        """Apply the invalidations that arrived, send a PING when one is due
+        (``ping``), and say whether the tracking connection is proven fresh
+        (under the lock)."""
+        tracking = self.tracking
+        if tracking is None:
+            return False
+        now = time.monotonic()
+        if tracking.drain(self._invalidated):
+            if ping and tracking.keep_fresh(now):  # a PING when one is due; a later check reads its PONG
+                self.pings["checks"] += 1
+            if tracking.fresh(now):
+                return True
+        if not tracking.alive:
+            self._drop_tracking("tracking connection lost")  # the thread opens the next one
+        else:
+            self.pinger.nudge()  # not proven fresh (a pause in the traffic, or a backlog): the thread's turn
+        return False
 
     # --- invalidations and resets (under the lock) --------------------------------------
 
@@ -197,97 +240,76 @@ class NearCache:
         logger.debug("near cache emptied: %s", why)
 
     def _drop_tracking(self, why: str) -> None:
-        tracking, self._tracking = self._tracking, None
+        tracking, self.tracking = self.tracking, None
         self._reset(why)
         if tracking is not None:
-            self._dropped_at = time.monotonic()
+            self.dropped_at = time.monotonic()
             tracking.close()
+            self.pinger.nudge()
             if why != "closed":
-                self._warn("lost", "near cache: %s (checks stay strict until a new one is subscribed)", why)
+                self.warn("lost", "near cache: %s (checks stay strict until a new one is subscribed)", why)
 
-    def _warn(self, kind: str, message: str, *args: Any) -> None:
+    def warn(self, kind: str, message: str, *args: Any) -> None:
         """Log at WARNING, once per ``kind`` per ``WARN_EVERY`` seconds."""
         now = time.monotonic()
         if now - self._warned.get(kind, -1e18) >= WARN_EVERY:
             self._warned[kind] = now
             logger.warning(message, *args)
 
-    # --- the pinger thread ------------------------------------------------------------------
+    # --- what the thread does with the cache (near_pinger) ---------------------------------------
 
-    @staticmethod
-    def _pinger(own: weakref.ref[NearCache], pid: int) -> None:
-        """Read the tracking connection, PING it, reopen it. Holds the cache
-        only while it works (not while it waits): a cache nobody uses any
-        more is collected, and its thread ends."""
-        while (cache := own()) is not None and not cache._closed and cache._pid == pid:
-            try:
-                wait = cache._ping_once()
-            except Exception:  # never let the thread die: strict checks until a new connection
-                logger.exception("near cache: the pinger failed; reopening the tracking connection")
-                with cache._lock:
-                    cache._drop_tracking("pinger failed")
-                wait = RECONNECT_EVERY
-            del cache
-            if wait:
-                time.sleep(wait)
-
-    def _ping_once(self) -> float:
-        """One turn of the pinger: read what arrived, send the next PING;
-        return how long to sleep. Only the pinger sends PINGs: a send costs a
-        check tens of µs (measured); a check reads the socket only when
-        something is waiting there (a poll, about 1 µs)."""
-        tracking = self._tracking
-        if tracking is None:
-            pause = self._dropped_at + RECONNECT_EVERY - time.monotonic()
-            if pause > 0:
-                return pause
-            self._connect()
-            return 0
+    def read(self, tracking: Tracking) -> float | None:
+        """Read what arrived on ``tracking`` (a backlog too) and send a PING if
+        one is due: how long the thread may sleep, None while a backlog is read."""
         with self._lock:
-            if tracking is not self._tracking:
+            if tracking is not self.tracking:
                 return 0
-            if not tracking.drain(self._invalidated, budget=1 << 22):
+            if not tracking.drain(self._invalidated, budget=BACKLOG_READ):
                 if not tracking.alive:
                     self._drop_tracking("tracking connection lost")
-                return 0  # lost, or a backlog still being read
-            tracking.keep_fresh(time.monotonic())
-            return tracking.interval
+                    return 0
+                return None
+            if tracking.keep_fresh(time.monotonic()):
+                self.pings["thread"] += 1
+            return tracking.idle_interval
 
-    def _connect(self) -> None:
-        try:
-            tracking = Tracking.open(self.open_connection(), self.prefix, self.max_staleness, self.timeout)
-        except Exception as e:  # noqa: BLE001  (any failure: strict, and try again later)
-            self._warn("connect", "near cache: tracking connection failed (checks stay strict): %s", e)
-            self._wake.wait(RECONNECT_EVERY)
-            return
+    def adopt(self, tracking: Tracking) -> None:
+        """Start using a freshly subscribed tracking connection (with an empty cache)."""
         with self._lock:
-            if self._closed or self._pid != os.getpid():
+            if self.closed or self.pid != os.getpid():
                 tracking.close()
                 return
             self._reset("tracking connection opened")
-            self._tracking = tracking
+            self.tracking = tracking
+
+    def drop(self, tracking: Tracking | None, why: str, reconnect_at_once: bool = False) -> None:
+        """Stop using ``tracking`` if it is still the one in use."""
+        with self._lock:
+            if tracking is self.tracking:
+                self._drop_tracking(why)
+                if reconnect_at_once:
+                    self.dropped_at = -1e18
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def _forked(self) -> None:
         """In a forked child: the parent's socket, lock and thread are not ours."""
-        if self._pid == os.getpid() or self._closed:
+        if self.pid == os.getpid() or self.closed:
             return
-        tracking = self._tracking
+        tracking = self.tracking
         if tracking is not None:
             tracking.close(forked=True)
         self._start()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            fresh = self._tracking is not None and self._tracking.fresh(time.monotonic())
+            fresh = self._proven(ping=False)
             return {"entries": len(self._entries), "hits": self.hits, "misses": self.misses,
-                    "strict": self.strict, "epoch": self.epoch, "fresh": fresh}
+                    "strict": self.strict, "epoch": self.epoch, "fresh": fresh, "pings": dict(self.pings),
+                    "thread": "resting" if self.pinger.resting else "pinging"}
 
     def close(self) -> None:
-        self._closed = True
-        self._wake.set()
+        self.closed = True
         with self._lock:
             self._drop_tracking("closed")
-        if self._thread is not threading.current_thread():
-            self._thread.join(2)
+        self.pinger.stop()

@@ -19,11 +19,12 @@ def store_options(options: dict[str, Any], cluster: bool) -> dict[str, Any] | No
     given = options.get("near_cache")
     if given is None or given is False:
         return None
-    if cluster or options.get("sentinels"):
-        raise ImproperlyConfigured("RedisStore 'near_cache' works on plain Redis only, not with 'cluster' or "
-                                   "'sentinels' (its tracking connection follows neither slots nor failovers).")
-    if options.get("client") is not None and check_pool(options["client"]) is None:
-        raise ImproperlyConfigured("RedisStore 'near_cache' needs a client with a plain redis-py ConnectionPool.")
+    if cluster:
+        raise ImproperlyConfigured("RedisStore 'near_cache' works on plain Redis and Sentinel, not with 'cluster' "
+                                   "(a slot moved to a master it does not track could not be proven fresh).")
+    if options.get("client") is not None and check_pool(options["client"], sentinel=True) is None:
+        raise ImproperlyConfigured("RedisStore 'near_cache' needs a client with a plain redis-py ConnectionPool "
+                                   "or a Sentinel master's pool (Sentinel.master_for).")
     return parse_options({} if given is True else given)
 
 

@@ -121,7 +121,7 @@ class RedisStore(BaseStore):
                     except STORE_ERRORS as e:
                         raise StoreError(f"redis store: {e}") from e
                 if self._ops is None:
-                    pool = check_pool(self._client)
+                    pool = check_pool(self._client, sentinel=self._near_options is not None)
                     self._checks = CheckConnections(pool) if pool is not None else None
                     if self._near_options is not None and pool is not None and self._near is None:
                         self._near = near_cache.for_pool(pool, self.prefix, self._near_options)
@@ -171,14 +171,15 @@ class RedisStore(BaseStore):
             return lambda: state
         near = self._near
         token = near.token() if near is not None else None  # noted before the MGET leaves
-        read = self._checks.send(keys, _store_error)
+        answered_by: list[Any] | None = [] if near is not None and near.master is not None else None
+        read = self._checks.send(keys, _store_error, answered_by)
         if near is None:
             return lambda: _state(*read())
 
         def reply() -> TokenState:
             values = read()
             state = _state(*values)
-            near.remember(keys, values, token)
+            near.remember(keys, values, token, answered_by[0] if answered_by else None)
             return state
 
         return reply

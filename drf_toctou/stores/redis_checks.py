@@ -17,25 +17,38 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
+import redis.sentinel
 
 # RuntimeError: redis-py 5.0's cluster client walks its node table while
 # another thread changes it during a failover ("dictionary changed size during
 # iteration"); a client that can't answer is a store that can't answer (503).
 STORE_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException, OSError, RuntimeError)
 
-# Pools whose connections can be built from their settings alone (Sentinel's
-# and Cluster's need their manager; they take redis-py's own path).
+# Pools whose connections can be built from their settings alone (Cluster's
+# need their manager and take redis-py's own path). Sentinel's connections ask
+# the Sentinels for the master when they connect; checks use them only with the
+# near cache, which needs to know which server answered a check (``send``).
 PLAIN_POOLS = (redis.ConnectionPool,)
 PLAIN_CONNECTIONS = (redis.Connection, redis.UnixDomainSocketConnection)
 
 
-def check_pool(client: Any) -> Any:
+def check_pool(client: Any, sentinel: bool = False) -> Any:
     """The pool whose settings check connections are built with, or None when
-    the client can't lend itself to a split round trip."""
+    the client can't lend itself to a split round trip (``sentinel``: a
+    Sentinel master's pool lends itself too)."""
     pool = getattr(client, "connection_pool", None)
-    if pool is None or type(pool) not in PLAIN_POOLS or getattr(client, "connection", None) is not None:
+    if pool is None or getattr(client, "connection", None) is not None:
+        return None
+    if sentinel and type(pool) is redis.sentinel.SentinelConnectionPool and pool.is_master:
+        return pool
+    if type(pool) not in PLAIN_POOLS:
         return None
     return pool if issubclass(pool.connection_class, PLAIN_CONNECTIONS) else None
+
+
+def address(connection: Any) -> Any:
+    """The server a connection talks to (its socket's peer; a unix socket's path)."""
+    return getattr(connection, "path", None) or (connection.host, connection.port)
 
 
 def cluster_gets(client: Any, keys: list[bytes]) -> list[Any]:
@@ -58,9 +71,10 @@ class CheckConnections:
         self._idle: list[Any] = []  # connections with nothing in flight
         self._pid = os.getpid()
 
-    def send(self, keys: Sequence[str | bytes],
-             on_error: Callable[[BaseException], BaseException]) -> Callable[[], Any]:
-        """Write ``MGET keys`` now; return the function that reads the reply."""
+    def send(self, keys: Sequence[str | bytes], on_error: Callable[[BaseException], BaseException],
+             answered_by: list[Any] | None = None) -> Callable[[], Any]:
+        """Write ``MGET keys`` now; return the function that reads the reply
+        (and appends the address of the server that answered to ``answered_by``)."""
         connection, reused = self._take()
         try:
             _send_mget(connection, keys, retry=reused)
@@ -75,6 +89,8 @@ class CheckConnections:
                 connection.disconnect()
                 raise on_error(e) from e
             self._idle.append(connection)  # its reply read: ready for the next check
+            if answered_by is not None:
+                answered_by.append(address(connection))
             return answer
 
         return reply
@@ -85,14 +101,18 @@ class CheckConnections:
         if self._pid != os.getpid():  # a forked child never uses the parent's sockets
             self._idle, self._pid = [], os.getpid()
         try:
-            return self._idle.pop(), True  # list.pop and append are atomic: no lock
+            connection = self._idle.pop()  # list.pop and append are atomic: no lock
         except IndexError:
             return self.pool.connection_class(**self.pool.connection_kwargs), False
+        master = getattr(self.pool, "master_address", None)  # Sentinel: where the master was last seen
+        if master is not None and address(connection) != master:
+            connection.disconnect()  # still on a master Sentinel has replaced: reconnect through Sentinel
+        return connection, True
 
 
 def _send_mget(connection: Any, keys: Sequence[str | bytes], retry: bool) -> None:
     try:
-        connection.send_command("MGET", *keys)
+        _connected(connection).send_command("MGET", *keys)
     except redis.ConnectionError:
         if not retry:
             raise
@@ -114,4 +134,13 @@ def _resend(connection: Any, keys: Sequence[str | bytes]) -> None:
     connection. MGET only reads, so sending it twice is harmless; a timeout is
     never retried (it is not a ConnectionError)."""
     connection.disconnect()
-    connection.send_command("MGET", *keys)
+    _connected(connection).send_command("MGET", *keys)
+
+
+def _connected(connection: Any) -> Any:
+    """``connection``, connected by its own ``connect()``: a Sentinel-managed
+    one asks the Sentinels for the master there (a command sent on an
+    unconnected one would connect to its default address instead)."""
+    if connection._sock is None:
+        connection.connect()
+    return connection
