@@ -117,6 +117,8 @@ END_TO_END: list[Config] = [
     e2e_me("simplejwt + blacklist query", "blacklist", "jwt"),
     e2e_me("knox TokenAuthentication", "knox", "knox"),
     e2e_me("drf-toctou RedisStore", "toctou", "versioned", "redis"),
+    e2e_me("drf-toctou RedisStore, near cache", "toctou", "versioned", "redis-near"),
     e2e_detail(E2E_BASE_DETAIL, "jwt", "jwt"),
     e2e_detail("detail GET: drf-toctou RedisStore", "toctou", "versioned", "redis"),
+    e2e_detail("detail GET: drf-toctou RedisStore, near cache", "toctou", "versioned", "redis-near"),
 ]

@@ -66,10 +66,11 @@ def parse(out: str) -> tuple[Run | None, str]:
 
 
 class Servers:
-    """One gunicorn per store, started before the runs and stopped after."""
+    """One gunicorn per store, started before the runs and stopped after
+    (``worker``: gunicorn's worker arguments, sync workers by default)."""
 
-    def __init__(self, harness: Harness) -> None:
-        self.harness, self.ports, self.processes = harness, {}, []
+    def __init__(self, harness: Harness, worker: tuple[str, ...] = ("-k", "sync")) -> None:
+        self.harness, self.ports, self.processes, self.worker = harness, {}, [], worker
 
     def start(self, stores: set[str]) -> None:
         gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
@@ -79,7 +80,7 @@ class Servers:
             env = {**os.environ, "BENCH_STORE": dotted, "BENCH_STORE_OPTIONS": json.dumps(options),
                    "PYTHONPATH": str(ROOT)}
             self.processes.append(subprocess.Popen(
-                [gunicorn, "-w", str(WORKERS), "-k", "sync", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+                [gunicorn, "-w", str(WORKERS), *self.worker, "-b", f"127.0.0.1:{port}", "--log-level", "warning",
                  "bench.wsgi:application"], env=env, cwd=ROOT))
             self.ports[store] = port
         for store, port in self.ports.items():

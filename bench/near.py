@@ -157,11 +157,15 @@ def storm(url: str, revocations: int, batch: int = 1_000) -> tuple[list[str], li
             f"fresh again {settled * 1e3:.1f} ms after the burst |"], failed
 
 
-def measure(harness: Harness, checks: int, revocations: int) -> NearFigures:
+def measure(harness: Harness, checks: int, revocations: int, server_seconds: int = 3) -> NearFigures:
+    from bench import near_servers
+
     url = harness.urls["redis_tcp"]
     harness.redis.client().flushall()
     figures = NearFigures()
     figures.lines += hit_rate(url, checks)
+    figures.lines += near_servers.by_pace(url)
+    figures.lines += near_servers.under_gunicorn(harness, server_seconds)
     figures.lines += memory_per_key(url)
     storm_lines, figures.failed = storm(url, revocations)
     figures.lines += storm_lines

@@ -64,3 +64,16 @@ def simplejwt_obtain(request, *args, **kwargs):
 
 def simplejwt_refresh(request, *args, **kwargs):
     return _refresh(request, *args, **kwargs)
+
+
+def near_stats(request):
+    """The answering worker's near cache counters (no authentication: a
+    benchmark's server only)."""
+    import os
+
+    from django.http import JsonResponse
+
+    from drf_toctou.stores import get_store
+
+    near = getattr(get_store(), "_near", None)
+    return JsonResponse({"pid": os.getpid(), **(near.stats() if near is not None else {})})

@@ -264,13 +264,15 @@ class NearCache:
         with self._lock:
             if tracking is not self.tracking:
                 return 0
+            # The PING first: each system call hands the GIL back, and behind busy request threads the
+            # thread waits up to sys.getswitchinterval() to take it again — the PING must not wait.
+            if tracking.keep_fresh(time.monotonic()):
+                self.pings["thread"] += 1
             if not tracking.drain(self._invalidated, budget=BACKLOG_READ):
                 if not tracking.alive:
                     self._drop_tracking("tracking connection lost")
                     return 0
                 return None
-            if tracking.keep_fresh(time.monotonic()):
-                self.pings["thread"] += 1
             return tracking.idle_interval
 
     def adopt(self, tracking: Tracking) -> None:
