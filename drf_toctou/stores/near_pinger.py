@@ -85,7 +85,7 @@ class Pinger:
         quiet = tracking.last_sent + tracking.idle_interval - now
         if quiet > 0 and not self.backlog:
             return quiet
-        read = cache.read(tracking)
+        read = cache.read(tracking, self.backlog)
         if read is None:  # a backlog: read on at once
             self.backlog = self.wanted = True
             return 0
