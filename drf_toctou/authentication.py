@@ -26,6 +26,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.tokens import Token
 
+from drf_toctou import malformed
 from drf_toctou.refusals import reject
 from drf_toctou.settings import jwt_settings, toctou_settings
 from drf_toctou.state import check_token_while
@@ -33,8 +34,8 @@ from drf_toctou.stores.base import AUTHENTICATION
 
 T = TypeVar("T")
 
-# Exceptions that malformed claims can raise deep inside token or ORM code.
-MALFORMED = (TypeError, ValueError, OverflowError, KeyError, AttributeError, ValidationError)
+# What malformed claims can raise deep inside token or ORM code (drf_toctou.malformed).
+MALFORMED = (*malformed.MALFORMED, ValidationError)
 
 
 def header_types() -> tuple[str, ...]:
@@ -108,6 +109,10 @@ class BearerRevalidatingAuthentication(JWTAuthentication):
         try:
             return super().get_validated_token(raw_token)
         except MALFORMED as e:
+            raise InvalidToken(str(_("Token is malformed."))) from e
+        except OSError as e:
+            if not malformed.overflowed(e):
+                raise
             raise InvalidToken(str(_("Token is malformed."))) from e
 
     def check_token_state(self, validated_token: Token, then: Callable[[], T] | None = None) -> T | None:

@@ -16,8 +16,9 @@ import math
 import uuid
 from typing import Any
 
-from rest_framework_simplejwt.tokens import Token, UntypedToken
+from rest_framework_simplejwt.tokens import Token
 
+from drf_toctou.malformed import build
 from drf_toctou.settings import jwt_settings, leeway_seconds, toctou_settings
 from drf_toctou.state import call_store, token_identity
 from drf_toctou.stores import get_store
@@ -46,7 +47,7 @@ def revoke_token(token: Token | str | bytes) -> None:
     already expired (beyond ``LEEWAY``), and ``InvalidToken`` for malformed claims.
     """
     if not isinstance(token, Token):
-        token = UntypedToken(token)  # type: ignore[arg-type]  # simplejwt annotates the encoded token as a Token
+        token = build(token)
     identity = token_identity(token)
     call_store(get_store().revoke, identity.user_id, identity.jti, keep_until(token_expiry(token)))
 

@@ -23,29 +23,17 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework_simplejwt import serializers as jwt_serializers
-from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
-from rest_framework_simplejwt.tokens import Token, UntypedToken
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+from rest_framework_simplejwt.tokens import Token
 
 from drf_toctou.exceptions import InvalidBody
+from drf_toctou.malformed import MALFORMED, parse_token
 from drf_toctou.refusals import reject
 from drf_toctou.revocation import revoke_token
 from drf_toctou.sessions import end_session, open_session, rotate
 from drf_toctou.settings import jwt_settings
 from drf_toctou.state import check_token, token_identity
 from drf_toctou.tokens import VersionedRefreshToken
-
-# Exceptions that malformed claims can raise deep inside token or ORM code.
-MALFORMED = (TypeError, ValueError, OverflowError, KeyError, AttributeError)
-
-
-def parse_token(raw: Any, token_class: Any = UntypedToken) -> Token:
-    """A token whose signature, expiry and type are good (its state unchecked), or 401."""
-    try:
-        return token_class(raw)
-    except TokenError as e:
-        raise InvalidToken(e.args[0]) from e
-    except MALFORMED as e:
-        raise InvalidToken(str(_("Token is malformed."))) from e
 
 
 class ContractErrors:

@@ -96,7 +96,8 @@ CASES: list[Case] = [
       for name, value in [("null", None), ("string", "0"), ("negative", -1), ("float", 0.0), ("true", True),
                           ("list", [0]), ("object", {}), ("huge", 2**80), ("newer", 7)]],
     *[(f"exp_{name}", bearer(lambda uid, v=value: signed(claims(uid, exp=v))), 401, INVALID)
-      for name, value in [("string", "tomorrow"), ("list", [1]), ("null", None), ("object", {}), ("huge", 10**30)]],
+      for name, value in [("string", "tomorrow"), ("list", [1]), ("null", None), ("object", {}), ("huge", 10**30),
+                          ("eoverflow", 10**17), ("found_by_hypothesis", 67768036191676800)]],
     ("exp_1e400", bearer(lambda uid: raw_signed(json.dumps(claims(uid)).replace('"exp": ', '"exp": 1e400, "x": '))), 401, INVALID),
     *[(f"token_type_{name}", bearer(lambda uid, v=value: signed(claims(uid, token_type=v))), 401, INVALID)
       for name, value in [("null", None), ("list", ["access"]), ("object", {}), ("int", 1)]],
