@@ -157,17 +157,21 @@ def storm(url: str, revocations: int, batch: int = 1_000) -> tuple[list[str], li
             f"fresh again {settled * 1e3:.1f} ms after the burst |"], failed
 
 
-def measure(harness: Harness, checks: int, revocations: int, server_seconds: int = 3) -> NearFigures:
-    from bench import near_servers
+def measure(harness: Harness, checks: int, revocations: int, server_seconds: int = 3,
+            steady_rounds: int = 12) -> NearFigures:
+    from bench import near_servers, near_steady
 
     url = harness.urls["redis_tcp"]
     harness.redis.client().flushall()
     figures = NearFigures()
+    steady_lines, figures.failed = near_steady.measure(harness, steady_rounds)
+    figures.lines += steady_lines
     figures.lines += hit_rate(url, checks)
     figures.lines += near_servers.by_pace(url)
     figures.lines += near_servers.under_gunicorn(harness, server_seconds)
     figures.lines += memory_per_key(url)
-    storm_lines, figures.failed = storm(url, revocations)
+    storm_lines, storm_failed = storm(url, revocations)
+    figures.failed += storm_failed
     figures.lines += storm_lines
     return figures
 
@@ -175,5 +179,6 @@ def measure(harness: Harness, checks: int, revocations: int, server_seconds: int
 def section(figures: NearFigures) -> list[str]:
     return ["## Near cache (opt-in): hit rate, memory, invalidation storm", "",
             f"RedisStore with `near_cache` (`max_staleness` {BOUND * 1000:g} ms) on the benchmark's Redis (TCP). "
-            "Its per-request cost is in the in-process rows and targets above.", "",
+            "Its per-request cost with the in-process rows' interleaving (runs of 6 requests, other "
+            "configurations' work in between) is in the rows and targets above; back to back, here.", "",
             "| what | result | detail |", "|---|---|---|", *figures.lines, ""]

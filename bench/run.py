@@ -10,8 +10,10 @@ measured side by side in one run; writes docs/BENCHMARKS.md.
    (bench/scale.py).
 4. Sessions (bench/sessions.py): login, refresh and the sessions/ listing with
    10 and 1,000 sessions per user, their round trips, Redis memory per session.
-5. The near cache (bench/near.py): hit rate under a mix, memory per cached
-   key, an invalidation storm of 100,000 revocations.
+5. The near cache (bench/near.py, near_steady.py, near_servers.py): its cost
+   back to back, hit rate under a mix, by the pace of checks and under
+   gunicorn, memory per cached key, an invalidation storm of 100,000
+   revocations.
 6. End to end (bench/e2e.py): gunicorn (sync workers) on loopback under wrk.
 
 Ratios are per round, printed with their interquartile range (bench/report.py).
@@ -59,7 +61,7 @@ def main() -> int:
         print(f"sessions: {SESSION_ROUNDS} rounds...", flush=True)
         sessions = session_bench.measure(harness, SESSION_ROUNDS, progress=lambda s: print(s, flush=True))
         print("near cache: hit rate, memory, invalidation storm...", flush=True)
-        near = near_bench.measure(harness, NEAR_CHECKS, NEAR_STORM)
+        near = near_bench.measure(harness, NEAR_CHECKS, NEAR_STORM, E2E_SECONDS, ROUNDS)
         print(f"end to end: {E2E_ROUNDS} rounds of {E2E_SECONDS} s wrk runs...", flush=True)
         e2e = end_to_end(harness, E2E_ROUNDS, E2E_SECONDS, END_TO_END, progress=lambda s: print(s, flush=True))
         text = report(samples=samples, bases={c.label: c.base for c in IN_PROCESS},
