@@ -16,15 +16,8 @@ redis-py's parser, which may read ahead: no byte after the subscription's
 reply is ever left in a buffer this module does not read. Every method runs
 under the near cache's lock, except ``open`` (a blocking handshake).
 
-Who sends the PINGs. A check that finds the last PING ``interval`` old sends
-the next one (a non-blocking ``send``) and a later check reads its PONG with
-the invalidations: a process under load proves itself fresh on its own
-request path. A thread that sent them instead (the first design) cost a
-request more than the round trip it saved: each of its turns is a few system
-calls, and each hands the GIL back and forth with the request threads
-(measured: 430 µs per request with a thread PINGing every 1.7 ms, 335 µs with
-it quiet, 345 µs with no cache at all). The thread now only covers an idle
-process: it PINGs when nobody did for ``idle_interval``.
+Who sends the PINGs (checks, or the thread of a quiet process) and why:
+``near_pinger``. With Sentinel the probe is ``ROLE``, not ``PING``.
 """
 
 from __future__ import annotations

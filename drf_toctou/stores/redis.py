@@ -19,8 +19,8 @@ for Redis Cluster (``url`` may then be a list of startup nodes); ``prefix`` (def
 ``STORE_TIMEOUT``): after every revocation, ``WAIT`` for that many replicas,
 and fail (503) when fewer acknowledged — so a failover cannot lose an
 acknowledged revocation (``redis_wait``); ``near_cache`` (opt-in, plain
-Redis only): check answers kept in the process, invalidated by Redis pushes
-(``near_cache``). Socket timeouts are
+Redis and Sentinel, not Cluster): check answers kept in the process,
+invalidated by Redis pushes (``near_cache``). Socket timeouts are
 ``STORE_TIMEOUT`` and redis-py's own retries are off: a slow Redis is a failed
 Redis, answered at once with 503 rather than after a retry loop.
 """
