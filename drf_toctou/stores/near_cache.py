@@ -1,57 +1,34 @@
 """The near cache of ``RedisStore`` (opt-in): check answers kept in the
 process, dropped when Redis pushes an invalidation of their key, served only
-while the tracking connection is proven fresh.
-
-``STORE_OPTIONS = {"url": …, "near_cache": {"max_entries": 100_000,
-"max_staleness": 0.005, "purposes": ["authentication", "read"]}}``.
+while the tracking connection is proven fresh. README "Near cache (opt-in)":
+options, figures, why not redis-py's client-side cache (no absent keys).
 
 **The guarantee.** A revocation acknowledged at time t is refused by every
 process from t + ``max_staleness`` on: an answer is served from the cache only
-when a PING sent on the tracking connection at most ``max_staleness`` ago has
-been answered (``near_tracking`` says why that proves every earlier
-invalidation applied), else the check is the strict round trip. A write's
-recheck (``WRITE``) never reads the cache; ``purposes`` chooses whether
-authentication (L1) and the point-of-use recheck of reads (L2) do.
+when a probe (PING; ROLE with Sentinel) sent on the tracking connection at
+most ``max_staleness`` ago has been answered (``near_tracking`` says why that
+proves every earlier invalidation applied), else the check is the strict
+round trip; who sends the probes: ``near_pinger``. A write's recheck
+(``WRITE``) never reads the cache.
 
-**What is cached.** The value of each key a check reads (the user's version,
-the jti's and the session's revocation marks, present or absent), in one LRU
-of ``max_entries`` keys. An absent key — "not revoked", the answer of almost
-every check — is cached like a present one.
-
-**Why a connection of our own, not redis-py's client-side cache.** redis-py's
-cache (5.1+) refuses servers older than Redis 7.4 and caches only keys it read
-that exist: an absent key, the "not revoked" answer, is never cached, and it
-tracks keys one by one. ``CLIENT TRACKING … BCAST PREFIX`` (Redis 6+) on one
-RESP3 connection per process pushes the change of any key under our prefix,
-whether we read it or not, and works on the Redis 7.0 of Debian.
-
-**Who sends the PINGs.** The checks of a busy process, the thread of an idle
-one (``near_pinger``).
+**What is cached.** The value of each key a check reads (version, jti and
+session marks, present or absent), in an LRU of ``max_entries`` keys.
 
 **Populating without a race.** Before a strict check is sent, the cache notes
 its epoch (bumped at every reset: connection lost, FLUSHALL, fork) and its
 invalidation count; the answer is inserted only if the epoch is the same and
 no invalidation of one of the check's keys arrived meanwhile. A revocation
 after Redis read the keys either arrived before the insert (then the insert is
-skipped) or arrives after it (then it drops the entry).
+skipped) or arrives after it (then it drops the entry). With Sentinel, only an
+answer from the server the tracking connection is on.
 
 **Failures.** The connection lost or closed (a Redis restart, a kill, a
-network cut), a PING unanswered for a second, an unexpected message, a
-FLUSHALL, a fork: the cache is emptied and checks are strict until a new
-connection is subscribed (by the thread, which retries every 100 ms). A
-backlog of more than 256 KiB of invalidations is read by the thread, not the
-request, and checks are strict meanwhile.
-
-**Sentinel.** The probe is ``ROLE``, not ``PING``: a demoted master still
-answers PING and pushes what it replicates, late. The thread asks the
-Sentinels where the master is every ``MASTER_POLL`` and moves the tracking
-connection when it moved (the old master may still answer as a master for
-seconds), and a strict answer is kept only if it came from the server the
-tracking connection is on.
-
-**Limits.** Not with ``cluster``: a slot moved to a master the process does
-not track could not be proven fresh; the near cache is refused with
-``ImproperlyConfigured`` (``near_options``).
+network cut), a probe unanswered for a second, an unexpected message, a
+FLUSHALL, a fork, a master the Sentinels replaced: the cache is emptied and
+checks are strict until a new connection is subscribed (by the thread, which
+retries every 100 ms). A backlog of more than 256 KiB of invalidations is
+read by the thread, not the request, and checks are strict meanwhile. Not
+with ``cluster`` (refused in ``near_options``).
 """
 
 from __future__ import annotations
