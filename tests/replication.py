@@ -51,7 +51,7 @@ class Topology:
         if self.kind == "cluster":
             self.launcher.wait_ok(timeout=timeout)
         else:
-            self.launcher.wait_replicas(self.launcher.master_port, timeout)
+            self.launcher.wait_streaming(timeout)
 
     def masters(self) -> list[int]:
         return self.launcher.masters() if self.kind == "cluster" else [self.launcher.master_port]

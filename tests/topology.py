@@ -820,9 +820,10 @@ class RedisSentinelSetup(_Topology):
         sees it up) and the other Sentinels (needed for a quorum, hence a
         failover)."""
         live = [p for p in self.sentinel_ports if self.processes[p].alive]
-        replicas = [p for p in self.replica_ports if self.processes[p].alive]
 
         def known() -> bool:
+            self.follow()  # Sentinel may have failed over on its own meanwhile (a loaded machine)
+            replicas = [p for p in self.replica_ports if self.processes[p].alive]
             for port in live:
                 view = self.sentinel_view(port)
                 if view.get("port") != str(self.master_port) or "s_down" in view.get("flags", ""):
@@ -855,8 +856,23 @@ class RedisSentinelSetup(_Topology):
         proc.wait_ready()
         if port not in self.replica_ports:
             self.replica_ports.append(port)
-        self.wait_replicas(self.master_port, timeout)
+        self.wait_streaming(timeout)
         self.wait_sentinels(timeout)
+
+    def wait_streaming(self, timeout: float = 30.0) -> None:
+        """``wait_replicas`` of the master Sentinel names, asked again every
+        few seconds: on a loaded machine it can fail over on its own while
+        this waits (a master busy with a resync misses down-after-milliseconds),
+        and the replicas of the old master then never come "in sync"."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.follow()
+            try:
+                self.wait_replicas(self.master_port, min(5.0, max(deadline - time.monotonic(), 0.1)))
+                return
+            except TopologyError:
+                if time.monotonic() >= deadline:
+                    raise
 
     def flush(self) -> None:
         """FLUSHALL on the master (the replica follows): a clean slate for the
