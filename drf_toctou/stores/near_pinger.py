@@ -6,11 +6,11 @@ connection to a new master.
 **Who sends the PINGs.** The checks, while they come often enough: a check
 that finds the last PING ``max_staleness / 2`` old sends the next one and a
 later check reads its PONG, so a busy process proves itself fresh on its own
-request path. Then the thread rests (``REST``), because even a wake-up that
-does nothing hands the GIL back and forth with the requests (measured: 430 µs
-per request with a thread PINGing every 1.7 ms, 335 µs with it quiet, and
-still about 30 µs a request with a wake-up that only went back to sleep every
-3 ms). When the checks are sparse or absent, the thread PINGs every ``0.6 ×
+request path. Then the thread rests (``REST``), because each of its system
+calls hands the GIL back and forth with the requests: with a thread PINGing
+every 1.7 ms the near cache added 58 µs to a request, with the checks PINGing
+24 µs, the strict round trip 82 µs (``python -m bench.near_thread``). When
+the checks are sparse or absent, the thread PINGs every ``0.6 ×
 max_staleness``, so the first check after a pause is still answered from the
 cache; a check that finds the cache not proven fresh while the thread rests
 wakes it (``nudge``).
