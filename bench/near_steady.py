@@ -1,8 +1,9 @@
 """The near cache's cost when checks come back to back, as in a worker
 serving one authenticated request after another: runs of ``RUN`` requests of
 plain simplejwt, of drf-toctou with no round trip (our code alone) and of
-drf-toctou with the near cache, and ``RUN`` bare MGETs (the floor), in
-shuffled order, every round; each added time is taken within its round.
+drf-toctou with the near cache (max_staleness 5 ms, the default, and 20 ms),
+and ``RUN`` bare MGETs (the floor), in shuffled order, every round; each
+added time is taken within its round.
 
 The in-process rows of bench/inprocess.py interleave configurations by runs
 of 6 requests, with ~10 ms of other configurations' work in between: there
@@ -13,6 +14,7 @@ measure different things."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import random
 import statistics
@@ -26,6 +28,7 @@ from bench.inprocess import KEYS, InProcess
 from bench.stats import Spread, at_most
 
 RUN = 200
+NEAR_20 = "drf-toctou RedisStore (TCP), near cache, max_staleness 20 ms"
 TARGET = 0.2  # the issue's goal: authentication's added time at most 0.2× the floor
 
 
@@ -51,17 +54,20 @@ def timed_run(call: Callable[[], Any], count: int = RUN, warm: int = 20) -> tupl
 def measure(harness: Harness, rounds: int) -> tuple[list[str], list[str]]:
     import redis
 
+    from drf_toctou.stores import get_store
+
     configs = {c.label: c for c in IN_PROCESS}
-    runner = InProcess(harness, [configs[BASE_ME], configs[NO_TRIP_ME], configs[NEAR_ME]])
+    configs[NEAR_20] = dataclasses.replace(configs[NEAR_ME], label=NEAR_20, store="redis-near-20ms")
+    runner = InProcess(harness, [configs[BASE_ME], configs[NO_TRIP_ME], configs[NEAR_ME], configs[NEAR_20]])
     client = redis.Redis.from_url(harness.urls["redis_tcp"])
     shuffle = random.Random(5)
-    added: dict[str, list[float]] = {NEAR_ME: [], NO_TRIP_ME: []}
-    ratios: list[float] = []
+    added: dict[str, list[float]] = {NEAR_ME: [], NEAR_20: [], NO_TRIP_ME: []}
+    ratios: dict[str, list[float]] = {NEAR_ME: [], NEAR_20: []}
     floors: list[float] = []
     failed: list[str] = []
     for _ in range(rounds):
         means: dict[str, float] = {}
-        for label in shuffle.sample([BASE_ME, NO_TRIP_ME, NEAR_ME, "floor"], 4):
+        for label in shuffle.sample([BASE_ME, NO_TRIP_ME, NEAR_ME, NEAR_20, "floor"], 5):
             if label == "floor":
                 client.mget(*KEYS)
                 times = []
@@ -74,21 +80,27 @@ def measure(harness: Harness, rounds: int) -> tuple[list[str], list[str]]:
             config = configs[label]
             with harness.store(config.store):
                 times, bad = timed_run(runner.caller(config, harness.mint(config)))
+                if label in ratios:
+                    get_store().close()  # the next run of a near cache starts with its own thread
             if bad:
                 failed.append(f"near cache steady state: {label}: {bad} of {RUN} responses not 2xx")
             means[label] = statistics.mean(times)
         for label in added:
             added[label].append(means[label] - means[BASE_ME])
-        ratios.append((means[NEAR_ME] - means[BASE_ME]) / means["floor"])
+        for label in ratios:
+            ratios[label].append((means[label] - means[BASE_ME]) / means["floor"])
         floors.append(means["floor"])
     client.close()
-    near, alone, floor, ratio = (Spread.of(v) for v in (added[NEAR_ME], added[NO_TRIP_ME], floors, ratios))
-    met = "met" if at_most(ratio, TARGET) else "**not met**"
-    lines = [
-        f"| back to back ({rounds} rounds of {RUN}-request runs, as a worker serving one authenticated request "
-        f"after another): added time of authentication (− JWTAuthentication) | {near.fmt(1e6, 0, ' µs')} = "
-        f"{ratio.fmt(unit='× the floor')}: target ≤ {TARGET}× floor {met} (q3) | in the same runs, drf-toctou "
-        f"with no round trip (our code alone) added {alone.fmt(1e6, 0, ' µs')}; the floor (bare MGET) "
-        f"{floor.fmt(1e6, 0, ' µs')} |",
-    ]
+    alone, floor = Spread.of(added[NO_TRIP_ME]), Spread.of(floors)
+    lines = []
+    for label, what in ((NEAR_ME, "max_staleness 5 ms (the default)"), (NEAR_20, "max_staleness 20 ms")):
+        near, ratio = Spread.of(added[label]), Spread.of(ratios[label])
+        met = "met" if at_most(ratio, TARGET) else "**not met**"
+        lines.append(
+            f"| back to back ({rounds} rounds of {RUN}-request runs, as a worker serving one authenticated request "
+            f"after another), {what}: added time of authentication (− JWTAuthentication) | "
+            f"{near.fmt(1e6, 0, ' µs')} = {ratio.fmt(unit='× the floor')}: target ≤ {TARGET}× floor {met} (q3) | "
+            f"in the same runs, drf-toctou with no round trip (our code alone) added {alone.fmt(1e6, 0, ' µs')}; "
+            f"the floor (bare MGET) {floor.fmt(1e6, 0, ' µs')}; `python -m bench.near_thread` times the near "
+            f"cache's parts |")
     return lines, failed
