@@ -150,11 +150,13 @@ def test_off_by_default(server):
 def test_served_from_the_cache_without_a_round_trip(stores, server):
     store = stores()
     assert warm(store) == GOOD
-    before = mgets(server)
-    answers = [store.cached_check("u1", JTI, None, purpose) for _ in range(100) for purpose in (AUTHENTICATION, READ)]
+    before, answers, deadline = mgets(server), [], time.monotonic() + 5
+    while answers.count(GOOD) < 200 and time.monotonic() < deadline:
+        answers.append(store.cached_check("u1", JTI, None, (AUTHENTICATION, READ)[len(answers) % 2]))
     assert mgets(server) == before
-    # None: the tracking connection was not proven fresh at that instant (a late pinger turn on a busy machine).
-    assert set(answers) <= {GOOD, None} and answers.count(GOOD) >= 180
+    # None: the tracking connection was not proven fresh at that instant (on a loaded machine, a check
+    # descheduled past max_staleness; the thread it wakes proves it fresh again). Never a round trip.
+    assert set(answers) <= {GOOD, None} and answers.count(GOOD) == 200, answers.count(None)
 
 
 # --- who keeps it fresh ---------------------------------------------------------------------

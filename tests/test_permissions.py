@@ -65,12 +65,19 @@ def test_recheck_is_a_second_round_trip_never_a_cached_value(store, store_kind, 
     """One round trip for authentication, one for the recheck: no caching —
     unless the near cache is on (opt-in), whose answer to authentication's
     strict check (the token's first) then answers the read's recheck."""
+    def round_trips_of_a_detail_get() -> int:
+        with spying_checks(store) as calls:  # a new token: authentication's check is never cached
+            assert bearer(access_for(users[0])).get(f"/notes/{note.pk}/").status_code == 200
+        return len(calls)
+
     if store_kind == "redis_near":
         store.client  # noqa: B018  (builds the near cache; its thread subscribes)
         wait_until(lambda: store._near.stats()["fresh"], 5, "near cache subscribed")
-    with spying_checks(store) as calls:
-        assert bearer(access_for(users[0])).get(f"/notes/{note.pk}/").status_code == 200
-    assert len(calls) == (1 if store_kind == "redis_near" else 2)
+        # The recheck is answered by the cache when it is proven fresh at that instant; a loaded machine
+        # may deschedule the request past max_staleness in between, and then the recheck is strict.
+        assert any(round_trips_of_a_detail_get() == 1 for _ in range(20))
+    else:
+        assert round_trips_of_a_detail_get() == 2
 
 
 # --- S1/S2, deterministic: the token dies right after authentication ------
