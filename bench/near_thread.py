@@ -27,6 +27,7 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 from collections import defaultdict
 from unittest import mock
@@ -58,6 +59,7 @@ class Timers:
         from drf_toctou.stores.near_tracking import Tracking
 
         lookup, ping, drain, clock = NearCache.lookup, Tracking.ping, Tracking.drain, time.perf_counter
+        main = threading.main_thread()  # the requests' thread; the pinger thread's calls are not counted
 
         def timed_lookup(cache, keys):
             started = clock()
@@ -71,7 +73,7 @@ class Timers:
             try:
                 return ping(tracking, now)
             finally:
-                if threading_is_main():
+                if threading.current_thread() is main:
                     self.add("ping", clock() - started)
 
         def timed_drain(tracking, on_invalidate, budget=1 << 18):
@@ -80,17 +82,11 @@ class Timers:
             try:
                 return drain(tracking, on_invalidate, budget)
             finally:
-                if threading_is_main():  # bytes fed to the reader: it read something
+                if threading.current_thread() is main:  # bytes fed to the reader: it read something
                     self.add("read" if (len(reader.buf), reader.pos) != before else "empty poll", clock() - started)
 
         return (mock.patch.object(NearCache, "lookup", timed_lookup), mock.patch.object(Tracking, "ping", timed_ping),
                 mock.patch.object(Tracking, "drain", timed_drain))
-
-
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def main(rounds: int) -> None:
@@ -99,8 +95,8 @@ def main(rounds: int) -> None:
 
     from bench.configs import BASE_ME, IN_PROCESS, NEAR_ME, NO_TRIP_ME, REDIS_ME
     from bench.harness import Harness
-    from bench.inprocess import KEYS, InProcess
-    from bench.near_steady import timed_run
+    from bench.inprocess import InProcess
+    from bench.near_steady import floor_run, timed_run
     from drf_toctou.stores import get_store
     from drf_toctou.stores.near_pinger import Pinger
 
@@ -151,7 +147,7 @@ def main(rounds: int) -> None:
         for _ in range(rounds):
             for name in random.sample([*variants, "floor"], len(variants) + 1):
                 if name == "floor":
-                    floor.append(timed_run(lambda: (client.mget(*KEYS), Ok)[1], RUN, warm=5)[0])
+                    floor.append(floor_run(client, RUN))
                     continue
                 label, context = variants[name]
                 config = configs[label]
@@ -180,13 +176,6 @@ def main(rounds: int) -> None:
                   f"requests, {each * 1e6:.1f} µs each")
         rest = per["lookup"] - per["ping"] - per["read"] - per["empty poll"]
         print(f"  {rest * 1e6:5.1f} µs  the rest (the lock, the keys, the LRU, the timers)")
-
-
-class _Ok:
-    status_code = 200
-
-
-Ok = _Ok()
 
 
 if __name__ == "__main__":
