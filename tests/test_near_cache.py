@@ -492,3 +492,91 @@ def test_a_backlog_is_strict_until_read(stores, server):
     assert GOOD not in served
     wait_until(lambda: near.stats()["fresh"], "backlog read")
     assert all(store.check("u1", f"{n:032x}").revoked for n in range(50))
+
+
+# --- the PING schedule and the reads, on a socket pair standing in for Redis -----------
+
+
+class CountingSocket:
+    """A socket that counts its recv calls."""
+
+    def __init__(self, sock) -> None:
+        self.sock, self.recvs = sock, 0
+
+    def recv(self, size: int) -> bytes:
+        self.recvs += 1
+        return self.sock.recv(size)
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
+
+
+@pytest.fixture
+def paired():
+    """A Tracking on one end of a socket pair; the test plays Redis on the other."""
+    import socket
+
+    from drf_toctou.stores.near_tracking import Reader, Tracking
+
+    ours, theirs = socket.socketpair()
+    counting = CountingSocket(ours)
+    tracking = Tracking(SimpleNamespace(_sock=counting, path="pair", disconnect=ours.close), Reader(), 0.005)
+    yield tracking, counting, theirs
+    ours.close()
+    theirs.close()
+
+
+def pong_after(tracking, theirs, delay: float) -> None:
+    """PING now, answered and read ``delay`` later."""
+    assert tracking.keep_fresh(time.monotonic(), interval=0)
+    theirs.sendall(b"+PONG\r\n")
+    time.sleep(0.001)  # arrived
+    tracking.pings[-1] = time.monotonic() - delay  # as if sent ``delay`` before this read
+    assert tracking.drain(lambda keys: None)
+
+
+def test_a_pong_is_read_with_one_recv_not_two(paired):
+    """A short read means the kernel had nothing more: no second recv just
+    to be told EAGAIN (one system call and one exception less per PONG)."""
+    tracking, counting, theirs = paired
+    pong_after(tracking, theirs, 0)
+    assert counting.recvs == 1
+    theirs.sendall(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nt:a\r\n")
+    time.sleep(0.001)
+    keys = []
+    assert tracking.drain(keys.append) and keys == [[b"t:a"]] and counting.recvs == 2
+    tracking.tls = True  # the control: a TLS socket reads on until EAGAIN (records may wait in the kernel)
+    pong_after(tracking, theirs, 0)
+    assert counting.recvs == 4
+
+
+def test_the_pings_go_out_later_when_pongs_come_back_fast(paired):
+    """A PING goes out max_staleness less a lead before the last proof
+    expires: 2 observed PONG delays, within 0.1–0.5 × max_staleness. Fast
+    PONGs (a busy process) → one per 0.9 × max_staleness; slow or sparse
+    ones → one per 0.5 × (the start); a slow one raises the lead at once."""
+    tracking, _, theirs = paired
+    assert tracking.interval == pytest.approx(0.0025)  # before any PONG: as often as the checks PINGed before
+    for _ in range(20):
+        pong_after(tracking, theirs, 0.0001)
+    assert tracking.interval == pytest.approx(0.0045, abs=1e-4)  # the lead at its floor, 0.1 × 5 ms
+    pong_after(tracking, theirs, 0.0008)  # one slower PONG: the lead is 2 × 0.8 ms at once
+    assert tracking.interval == pytest.approx(0.005 - 0.0016, abs=1e-4)
+    pong_after(tracking, theirs, 0.003)
+    assert tracking.interval == pytest.approx(0.0025)  # the lead at its ceiling, 0.5 × 5 ms
+    for _ in range(30):
+        pong_after(tracking, theirs, 0.0001)
+    assert tracking.interval == pytest.approx(0.0045, abs=1e-4)  # and back, slowly
+    # The schedule decides how often a check finds the cache fresh, never how fresh "fresh" is.
+    now = time.monotonic()
+    assert tracking.fresh(now) and not tracking.fresh(now + 0.0051)
+
+
+def test_the_thread_pings_on_its_own_schedule_whatever_the_checks_do(paired):
+    """An idle process: the thread's PING goes out idle_interval (0.6 ×
+    max_staleness) after the last, even when the checks' interval is longer."""
+    tracking, _, theirs = paired
+    for _ in range(20):
+        pong_after(tracking, theirs, 0.0001)
+    now = tracking.last_sent + 0.6 * 0.005
+    assert not tracking.keep_fresh(now) and tracking.keep_fresh(now, tracking.idle_interval)

@@ -247,7 +247,7 @@ class NearCache:
             # thread waits up to sys.getswitchinterval() to take it again — the PING must not wait. And
             # no read the checks do anyway: one system call less, one hand-over of the GIL less.
             now = time.monotonic()
-            if tracking.keep_fresh(now):
+            if tracking.keep_fresh(now, tracking.idle_interval):
                 self.pings["thread"] += 1
             if not backlog and now - self.drained_at < tracking.idle_interval:
                 return tracking.idle_interval

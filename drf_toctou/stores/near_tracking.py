@@ -36,6 +36,9 @@ from drf_toctou.stores.redis_checks import address
 WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 NAME = "drf-toctou-near-cache"
 DEAD_AFTER = 1.0  # seconds a PING may stay unanswered before the connection counts as lost
+LEAD_FACTOR = 2  # a PING goes out this many observed PONG delays before the last proof expires ...
+LEAD_RANGE = (0.1, 0.5)  # ... but no later than 0.9 and no earlier than 0.5 × max_staleness after it
+RECV_SIZE = 65536
 
 
 class Push(list[Any]):
@@ -140,17 +143,24 @@ class Tracking:
         self.poller.register(self.sock, select.POLLIN)
         self.pending: Callable[[], int] = getattr(self.sock, "pending", lambda: 0)  # TLS: bytes decrypted ahead
         self.max_staleness = max_staleness
-        # Checks send a PING when the last one is ``interval`` old and read its PONG at a later drain:
-        # a process checking at least every max_staleness / 4 stays proven fresh with no thread
-        # involved. The pinger thread sends one only when no PING went out for ``idle_interval`` (an
-        # idle process): a check after a pause finds a PONG at most 0.6 × max_staleness old (plus
-        # the thread's lateness, with 0.4 × max_staleness to spare).
-        self.interval = max_staleness / 2
+        # Checks send a PING when the last one is ``interval`` old and read its PONG at a later drain.
+        # The interval is max_staleness less a ``lead``: the time a PONG takes to be read (sent, answered,
+        # found by a later check), observed, times LEAD_FACTOR, kept within LEAD_RANGE. Each PING wakes
+        # Redis (on this kind of VM a send costs ~60 µs in a request, and more in what it displaces), so
+        # a busy process sends one per ~0.8 × max_staleness, a sparser one per 0.5 × (the start). The
+        # lead only decides how often the cache stays fresh; the bound is ``fresh``'s alone. The pinger
+        # thread sends one only when no PING went out for ``idle_interval`` (an idle process): a check
+        # after a pause finds a PONG at most 0.6 × max_staleness old (plus the thread's lateness, with
+        # 0.4 × max_staleness to spare).
+        self.lead = max_staleness * LEAD_RANGE[1]
+        self.delay = 0.0  # how long the last PONGs took to be read (rises at once, decays slowly)
+        self.interval = max_staleness - self.lead
         self.idle_interval = max_staleness * 0.6
         self.pings: collections.deque[float] = collections.deque()  # send times of unanswered PINGs
         self.answered = -1e18  # send time of the last answered PING
         self.last_sent = -1e18
         self.alive = True
+        self.tls = isinstance(self.sock, ssl.SSLSocket)  # a short read of TLS may leave records in the kernel
 
     @classmethod
     def open(cls, connection: Any, prefix: bytes, max_staleness: float, timeout: float,
@@ -188,7 +198,7 @@ class Tracking:
         read = 0
         while self.alive:
             try:
-                data = self.sock.recv(65536)
+                data = self.sock.recv(RECV_SIZE)
             except WOULD_BLOCK:
                 break
             except OSError:
@@ -205,6 +215,8 @@ class Tracking:
                 self._handle(value, on_invalidate)
             if read > budget:
                 return False
+            if read < RECV_SIZE and not self.tls:  # a PONG, a few invalidations: no recv just to hear EAGAIN
+                break  # (after a full read Redis may be writing more: a backlog is read on, to the budget)
         return self.alive
 
     def _handle(self, value: Any, on_invalidate: Callable[[list[bytes] | None], None]) -> None:
@@ -214,7 +226,8 @@ class Tracking:
             else:  # nothing else is expected here: assume the worst
                 on_invalidate(None)
         elif self.pings and self.probe.answers(value):
-            self.answered = self.pings.popleft()
+            self.answered = sent = self.pings.popleft()
+            self._adapt(time.monotonic() - sent)
         else:  # an error, a reply no probe asked for, a ROLE that is not a master's
             self.lose()
 
@@ -223,13 +236,20 @@ class Tracking:
         answered (after ``drain``). No system call: a check only reads."""
         return self.alive and now - self.answered <= self.max_staleness
 
-    def keep_fresh(self, now: float) -> bool:
-        """Send the next PING when one is due (``interval`` after the last);
-        a PING unanswered for ``DEAD_AFTER`` means the connection is lost.
-        Whether a PING was sent."""
+    def _adapt(self, delay: float) -> None:
+        """Note how long a PONG took to be read; set the next PINGs' ``interval``."""
+        self.delay = max(delay, 0.75 * self.delay + 0.25 * delay)
+        low, high = LEAD_RANGE
+        self.lead = min(max(LEAD_FACTOR * self.delay, low * self.max_staleness), high * self.max_staleness)
+        self.interval = self.max_staleness - self.lead
+
+    def keep_fresh(self, now: float, interval: float | None = None) -> bool:
+        """Send the next PING when one is due (``interval`` after the last,
+        by default the checks' own); a PING unanswered for ``DEAD_AFTER``
+        means the connection is lost. Whether a PING was sent."""
         if self.pings and now - self.pings[0] > DEAD_AFTER:
             return self.lose()
-        if now - self.last_sent >= self.interval:
+        if now - self.last_sent >= (self.interval if interval is None else interval):
             return self.ping(now)
         return False
 
