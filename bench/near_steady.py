@@ -10,13 +10,23 @@ of 6 requests, with ~10 ms of other configurations' work in between: there
 the first check of each run finds the cache not proven fresh (no check for
 longer than max_staleness) and the thread PINGs between runs, which hands
 the GIL back and forth with the requests. Both patterns are reported; they
-measure different things."""
+measure different things.
+
+In the same rounds, what the mechanism costs with none of drf-toctou's code:
+plain simplejwt requests, each preceded by a ``poll(0)`` of an idle socket
+to the benchmark's Redis (the read a check does before answering from the
+cache), and the same with a raw ``PING`` sent on that socket once per
+0.9 × 5 ms at the pace measured (the fewest the checks send, with the lead
+at its floor) and its ``PONG`` read by a later request. That is the lower
+bound of the design on this machine, whatever the code around it."""
 
 from __future__ import annotations
 
 import dataclasses
 import gc
 import random
+import select
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -62,6 +72,53 @@ def floor_run(client: Any, count: int = RUN) -> list[float]:
     return times
 
 
+class Mechanism:
+    """A raw socket to the benchmark's Redis: the near cache's poll and PING
+    without its code (see the module's docstring)."""
+
+    PING = b"*1\r\n$4\r\nPING\r\n"
+
+    def __init__(self, url: str) -> None:
+        host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+        self.poller = select.poll()
+        self.poller.register(self.sock, select.POLLIN)
+        self.pings = 0
+
+    def around(self, call: Callable[[], Any], every: int) -> Callable[[], Any]:
+        """``call`` after a poll (and a read of what it found), with a PING
+        before every ``every``-th call (0: none)."""
+        count = 0
+
+        def wrapped() -> Any:
+            nonlocal count
+            if self.poller.poll(0):
+                self.sock.recv(65536)
+            if every and count % every == 0:
+                self.sock.send(self.PING)
+                self.pings += 1
+            count += 1
+            return call()
+
+        return wrapped
+
+    def settle(self) -> None:
+        """Read the last PONG, so that no run inherits one."""
+        time.sleep(0.002)
+        while self.poller.poll(0):
+            if not self.sock.recv(65536):
+                break
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+POLL_ONLY = "the mechanism alone (plain simplejwt + a poll per request)"
+POLL_PING = "the mechanism alone (plain simplejwt + a poll per request + a PING per 0.9 × 5 ms)"
+
+
 def measure(harness: Harness, rounds: int) -> tuple[list[str], list[str]]:
     import redis
 
@@ -72,15 +129,24 @@ def measure(harness: Harness, rounds: int) -> tuple[list[str], list[str]]:
     runner = InProcess(harness, [configs[BASE_ME], configs[NO_TRIP_ME], configs[NEAR_ME], configs[NEAR_20]])
     client = redis.Redis.from_url(harness.urls["redis_tcp"])
     shuffle = random.Random(5)
-    added: dict[str, list[float]] = {NEAR_ME: [], NEAR_20: [], NO_TRIP_ME: []}
-    ratios: dict[str, list[float]] = {NEAR_ME: [], NEAR_20: []}
+    mechanism = Mechanism(harness.urls["redis_tcp"])
+    added: dict[str, list[float]] = {NEAR_ME: [], NEAR_20: [], NO_TRIP_ME: [], POLL_ONLY: [], POLL_PING: []}
+    ratios: dict[str, list[float]] = {NEAR_ME: [], NEAR_20: [], POLL_ONLY: [], POLL_PING: []}
     floors: list[float] = []
     failed: list[str] = []
+    every = 9  # requests per 0.9 × 5 ms: from the pace of the first round's plain requests on
     for _ in range(rounds):
         means: dict[str, float] = {}
-        for label in shuffle.sample([BASE_ME, NO_TRIP_ME, NEAR_ME, NEAR_20, "floor"], 5):
+        for label in shuffle.sample([BASE_ME, NO_TRIP_ME, NEAR_ME, NEAR_20, POLL_ONLY, POLL_PING, "floor"], 7):
             if label == "floor":
                 means[label] = statistics.mean(floor_run(client))
+                continue
+            if label in (POLL_ONLY, POLL_PING):
+                base = configs[BASE_ME]
+                call = runner.caller(base, harness.mint(base))
+                times, bad = timed_run(mechanism.around(call, every if label == POLL_PING else 0))
+                mechanism.settle()
+                means[label] = statistics.mean(times)
                 continue
             config = configs[label]
             with harness.store(config.store):
@@ -95,7 +161,9 @@ def measure(harness: Harness, rounds: int) -> tuple[list[str], list[str]]:
         for label in ratios:
             ratios[label].append((means[label] - means[BASE_ME]) / means["floor"])
         floors.append(means["floor"])
+        every = max(1, round(0.9 * 0.005 / means[BASE_ME]))
     client.close()
+    mechanism.close()
     alone, floor = Spread.of(added[NO_TRIP_ME]), Spread.of(floors)
     lines = []
     for label, what in ((NEAR_ME, "max_staleness 5 ms (the default)"), (NEAR_20, "max_staleness 20 ms")):
@@ -108,4 +176,15 @@ def measure(harness: Harness, rounds: int) -> tuple[list[str], list[str]]:
             f"in the same runs, drf-toctou with no round trip (our code alone) added {alone.fmt(1e6, 0, ' µs')}; "
             f"the floor (bare MGET) {floor.fmt(1e6, 0, ' µs')}; `python -m bench.near_thread` times the near "
             f"cache's parts |")
+    poll, poll_ratio = Spread.of(added[POLL_ONLY]), Spread.of(ratios[POLL_ONLY])
+    ping, ping_ratio = Spread.of(added[POLL_PING]), Spread.of(ratios[POLL_PING])
+    lines.append(
+        f"| back to back, the same rounds: the mechanism alone, none of drf-toctou's code (plain simplejwt "
+        f"requests, each after a `poll(0)` of an idle socket to the same Redis; then also a raw `PING` on it "
+        f"every {every} requests, one per 0.9 × 5 ms at this pace, its `PONG` read by a later request) | "
+        f"poll alone {poll.fmt(1e6, 0, ' µs')} = {poll_ratio.fmt(unit='× the floor')}; poll and PING "
+        f"{ping.fmt(1e6, 0, ' µs')} = {ping_ratio.fmt(unit='× the floor')} | the lower bound of a design that "
+        f"reads its tracking socket at every check and proves it fresh with a `PING` per process, on this "
+        f"machine: a `PING` wakes `redis-server`, and with the `poll` costs the request far more than the same "
+        f"calls in a tight loop (bench/near_thread.py times them inside the requests) |")
     return lines, failed

@@ -578,5 +578,35 @@ def test_the_thread_pings_on_its_own_schedule_whatever_the_checks_do(paired):
     tracking, _, theirs = paired
     for _ in range(20):
         pong_after(tracking, theirs, 0.0001)
-    now = tracking.last_sent + 0.6 * 0.005
+    now = tracking.last_sent + 0.6 * 0.005 + 1e-6
     assert not tracking.keep_fresh(now) and tracking.keep_fresh(now, tracking.idle_interval)
+
+
+def test_the_thread_never_pings_ahead_of_checks_that_read_the_socket(stores, monkeypatch):
+    """While checks read the tracking socket, a PING is theirs to send (on
+    their own, later schedule): the thread sends one only when theirs is
+    overdue. Sending first at 0.6 × max_staleness, it would take the GIL from
+    the request threads for every PING (the first design's cost). A quiet
+    process (no check read the socket lately) gets the thread's PING. Its
+    turns are played here by the test (the thread itself is put to sleep)."""
+    store = stores(max_staleness=0.005)
+    near = store._near
+    monkeypatch.setattr(Pinger, "turn", lambda self, cache: 10.0)
+    near.pinger.wake.set()
+    time.sleep(0.05)
+    tracking = near.tracking
+    tracking.interval = 0.0045  # the checks' schedule, the lead at its floor
+    now = time.monotonic()
+    sent = near.pings["thread"]
+    tracking.last_sent = now - 0.0035  # past the thread's 0.6 × 5 ms, before the checks' 4.5 ms
+    near.drained_at = now  # a check just read the socket
+    near.read(tracking)
+    assert near.pings["thread"] == sent
+    tracking.last_sent = time.monotonic() - 0.0046  # the checks' PING is overdue: the thread covers
+    near.drained_at = time.monotonic()
+    near.read(tracking)
+    assert near.pings["thread"] == sent + 1
+    tracking.last_sent = time.monotonic() - 0.0035  # a quiet process: idle_interval is the thread's schedule
+    near.drained_at = -1e18
+    near.read(tracking)
+    assert near.pings["thread"] == sent + 2

@@ -246,10 +246,13 @@ class NearCache:
             # The PING first: each system call hands the GIL back, and behind busy request threads the
             # thread waits up to sys.getswitchinterval() to take it again — the PING must not wait. And
             # no read the checks do anyway: one system call less, one hand-over of the GIL less.
+            # While checks read the socket they PING on their own schedule: the thread covers only for
+            # a PING of theirs that is overdue, never sends one first (it would take the GIL to do it).
             now = time.monotonic()
-            if tracking.keep_fresh(now, tracking.idle_interval):
+            checking = now - self.drained_at < tracking.idle_interval
+            if tracking.keep_fresh(now, tracking.interval if checking else tracking.idle_interval):
                 self.pings["thread"] += 1
-            if not backlog and now - self.drained_at < tracking.idle_interval:
+            if not backlog and checking:
                 return tracking.idle_interval
             if not tracking.drain(self._invalidated, budget=BACKLOG_READ):
                 if not tracking.alive:
