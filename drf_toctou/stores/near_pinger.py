@@ -4,17 +4,18 @@ process proven fresh, reads a backlog, and with Sentinel moves the tracking
 connection to a new master.
 
 **Who sends the PINGs.** The checks, while they come often enough: a check
-that finds the last PING ``max_staleness / 2`` old sends the next one and a
-later check reads its PONG, so a busy process proves itself fresh on its own
+that finds the last PING ``Tracking.interval`` old (0.5 to 0.9 ×
+max_staleness, by how fast PONGs are read) sends the next one and a later
+check reads its PONG, so a busy process proves itself fresh on its own
 request path. Then the thread rests (``REST``), because each of its system
 calls hands the GIL back and forth with the requests: with a thread PINGing
-every 1.7 ms the near cache added 160 µs to a request of plain simplejwt's
-459 µs, with the checks PINGing 70 µs, the strict round trip 128 µs
-(``python -m bench.near_thread 40``). When
-the checks are sparse or absent, the thread PINGs every ``0.6 ×
-max_staleness``, so the first check after a pause is still answered from the
-cache; a check that finds the cache not proven fresh while the thread rests
-wakes it (``nudge``).
+every 1.7 ms the near cache added 188 µs to a request of plain simplejwt's
+424 µs, with the checks PINGing 93 µs, the strict round trip 212 µs
+(``python -m bench.near_thread 40``). When the checks are sparse or absent,
+the thread PINGs every ``0.6 × max_staleness``, so the first check after a
+pause is still answered from the cache — but never ahead of checks that read
+the socket: then only when their PING is overdue. A check that finds the
+cache not proven fresh while the thread rests wakes it (``nudge``).
 """
 
 from __future__ import annotations
