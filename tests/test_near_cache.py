@@ -554,22 +554,28 @@ def test_the_pings_go_out_later_when_pongs_come_back_fast(paired):
     """A PING goes out max_staleness less a lead before the last proof
     expires: 2 observed PONG delays, within 0.1–0.5 × max_staleness. Fast
     PONGs (a busy process) → one per 0.9 × max_staleness; slow or sparse
-    ones → one per 0.5 × (the start); a slow one raises the lead at once."""
+    ones → one per 0.5 × (the start); a slow one raises the lead at once.
+    The delays are given (``_adapt``), not timed: the arithmetic must not
+    depend on how fast the machine runs the test; a real PONG feeds it."""
     tracking, _, theirs = paired
     assert tracking.interval == pytest.approx(0.0025)  # before any PONG: as often as the checks PINGed before
+    pong_after(tracking, theirs, 0.0001)
+    assert tracking.delay >= 0.0001  # a PONG read is a delay observed
     for _ in range(20):
-        pong_after(tracking, theirs, 0.0001)
-    assert tracking.interval == pytest.approx(0.0045, abs=1e-4)  # the lead at its floor, 0.1 × 5 ms
-    pong_after(tracking, theirs, 0.0008)  # one slower PONG: the lead is 2 × 0.8 ms at once
-    assert tracking.interval == pytest.approx(0.005 - 0.0016, abs=1e-4)
-    pong_after(tracking, theirs, 0.003)
+        tracking._adapt(0.0001)
+    assert tracking.interval == pytest.approx(0.0045)  # the lead at its floor, 0.1 × 5 ms
+    tracking._adapt(0.0008)  # one slower PONG: the lead is 2 × 0.8 ms at once
+    assert tracking.interval == pytest.approx(0.005 - 0.0016)
+    tracking._adapt(0.003)
     assert tracking.interval == pytest.approx(0.0025)  # the lead at its ceiling, 0.5 × 5 ms
-    for _ in range(30):
-        pong_after(tracking, theirs, 0.0001)
-    assert tracking.interval == pytest.approx(0.0045, abs=1e-4)  # and back, slowly
+    for count in range(1, 31):
+        tracking._adapt(0.0001)
+        if tracking.interval == pytest.approx(0.0045):
+            break
+    assert 5 <= count <= 20  # and back, slowly (a quarter of the way per PONG)
     # The schedule decides how often a check finds the cache fresh, never how fresh "fresh" is.
-    now = time.monotonic()
-    assert tracking.fresh(now) and not tracking.fresh(now + 0.0051)
+    answered = tracking.answered
+    assert tracking.fresh(answered + 0.00499) and not tracking.fresh(answered + 0.00501)
 
 
 def test_the_thread_pings_on_its_own_schedule_whatever_the_checks_do(paired):
@@ -582,31 +588,88 @@ def test_the_thread_pings_on_its_own_schedule_whatever_the_checks_do(paired):
     assert not tracking.keep_fresh(now) and tracking.keep_fresh(now, tracking.idle_interval)
 
 
+def thread_put_to_sleep(near, monkeypatch) -> None:
+    """The test plays the thread's turns: the real one sleeps from now on."""
+    import threading
+
+    asleep = threading.Event()
+
+    def turn(self, cache):
+        asleep.set()
+        return 10.0
+
+    monkeypatch.setattr(Pinger, "turn", turn)
+    near.pinger.resting = False
+    near.pinger.wake.set()
+    assert asleep.wait(5)
+    time.sleep(0.01)  # past its own read, if a turn was under way
+
+
+class Clock:
+    """``time.monotonic`` of the near cache's module, set by the test."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
 def test_the_thread_never_pings_ahead_of_checks_that_read_the_socket(stores, monkeypatch):
     """While checks read the tracking socket, a PING is theirs to send (on
     their own, later schedule): the thread sends one only when theirs is
     overdue. Sending first at 0.6 × max_staleness, it would take the GIL from
     the request threads for every PING (the first design's cost). A quiet
-    process (no check read the socket lately) gets the thread's PING. Its
-    turns are played here by the test (the thread itself is put to sleep)."""
+    process (no check read the socket lately) gets the thread's PING."""
+    from drf_toctou.stores import near_cache
+
     store = stores(max_staleness=0.005)
     near = store._near
-    monkeypatch.setattr(Pinger, "turn", lambda self, cache: 10.0)
-    near.pinger.wake.set()
-    time.sleep(0.05)
+    thread_put_to_sleep(near, monkeypatch)
+    clock = Clock(time.monotonic())
+    monkeypatch.setattr(near_cache, "time", clock)
     tracking = near.tracking
     tracking.interval = 0.0045  # the checks' schedule, the lead at its floor
-    now = time.monotonic()
     sent = near.pings["thread"]
-    tracking.last_sent = now - 0.0035  # past the thread's 0.6 × 5 ms, before the checks' 4.5 ms
-    near.drained_at = now  # a check just read the socket
-    near.read(tracking)
+    tracking.last_sent = clock.now - 0.0035  # past the thread's 0.6 × 5 ms, before the checks' 4.5 ms
+    near.drained_at = clock.now  # a check just read the socket
+    assert near.read(tracking) == pytest.approx(0.0045 + 0.00025 - 0.0035)  # asleep until theirs is late
     assert near.pings["thread"] == sent
-    tracking.last_sent = time.monotonic() - 0.0046  # the checks' PING is overdue: the thread covers
-    near.drained_at = time.monotonic()
+    clock.now += 0.0013  # the checks' PING is overdue: the thread covers
+    near.drained_at = clock.now
     near.read(tracking)
     assert near.pings["thread"] == sent + 1
-    tracking.last_sent = time.monotonic() - 0.0035  # a quiet process: idle_interval is the thread's schedule
+    tracking.last_sent = clock.now - 0.0031  # a quiet process: idle_interval is the thread's schedule
     near.drained_at = -1e18
     near.read(tracking)
     assert near.pings["thread"] == sent + 2
+
+
+def test_checks_that_stop_after_a_fast_spell_never_outlast_the_proof(stores, monkeypatch):
+    """The checks PING every 0.9 × max_staleness, then stop. The thread's
+    turns (played on a set clock) must get a PING out before the last proof
+    expires — not wait for a check that never comes, nor sleep a whole
+    idle_interval past the checks' due time (proof lapsed at 1.0 ×, the
+    next PING at 1.2 ×: the review's finding)."""
+    from drf_toctou.stores import near_cache
+
+    store = stores(max_staleness=0.005)
+    near = store._near
+    thread_put_to_sleep(near, monkeypatch)
+    clock = Clock(time.monotonic())
+    monkeypatch.setattr(near_cache, "time", clock)
+    tracking = near.tracking
+    tracking.interval = 0.0045
+    last = tracking.last_sent = clock.now  # the checks' last PING ...
+    near.drained_at = last + 0.001  # ... and their last read, a millisecond later; then nothing
+    sent = near.pings["thread"]
+    clock.now += 0.003  # the thread's first turn: its quiet time is over
+    for _ in range(10):
+        sleep = near.read(tracking)
+        if near.pings["thread"] > sent:
+            break
+        clock.now += sleep
+    assert near.pings["thread"] == sent + 1
+    assert tracking.last_sent - last <= 0.95 * 0.005 + 1e-9  # sent with the proof still good for 0.05 × max_staleness
+
+

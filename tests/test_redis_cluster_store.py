@@ -192,12 +192,16 @@ def test_a_killed_master_is_503_for_its_users_and_they_recover_without_a_new_sto
                 assert bearer(token).get("/me/").status_code == 200
         redis_cluster.thaw(replica)
         redis_cluster.wait_failover(victim)
-        statuses = []
-        for _ in range(10):  # the first request after the failover may still meet the dead node
+        # The first requests after the failover may still meet the dead node or a node whose view of
+        # the slots is a moment behind (CLUSTERDOWN): 503, never anything else, and then 200 from the
+        # same store within seconds (a CI run on a loaded machine needed 4 requests).
+        statuses, deadline = [], time.monotonic() + 5
+        while time.monotonic() < deadline:
             statuses.append(bearer(tokens[victim]).get("/me/").status_code)
             if statuses[-1] != 503:
                 break
-        assert statuses[-1] == 200 and len(statuses) <= 3, statuses
+            time.sleep(0.05)
+        assert statuses[-1] == 200 and set(statuses[:-1]) <= {503}, statuses
         assert_refusal(bearer(revoked).get("/me/"), 401, "token_revoked")
         assert all(bearer(token).get("/me/").status_code == 200 for token in tokens.values())
         assert get_store() is store

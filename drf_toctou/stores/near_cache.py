@@ -53,6 +53,8 @@ logger = logging.getLogger("drf_toctou")
 WARN_EVERY = 60.0  # seconds between two warnings of the same kind
 RECENT_LIMIT = 10_000  # invalidated keys remembered for the populate check
 BACKLOG_READ = 1 << 22  # bytes of a backlog the thread reads in one turn (a check reads at most 256 KiB)
+COVER_AFTER = 0.05  # the thread sends the checks' PING when it is this late (in max_staleness) ...
+MIN_SLEEP = 0.0002  # ... and never sleeps less than this (seconds) while they read the socket
 _MISSING = object()
 Token = tuple[int, int]  # (epoch, invalidation count) noted before a strict check
 
@@ -185,7 +187,9 @@ class NearCache:
         tracking = self.tracking
         if tracking is None:
             return False
-        now = self.drained_at = time.monotonic()
+        now = time.monotonic()
+        if ping:  # a check (``stats`` reads too, but sends no PING: it must not hold the thread back)
+            self.drained_at = now
         if tracking.drain(self._invalidated):
             if ping and tracking.keep_fresh(now):  # a PING when one is due; a later check reads its PONG
                 self.pings["checks"] += 1
@@ -247,13 +251,16 @@ class NearCache:
             # thread waits up to sys.getswitchinterval() to take it again — the PING must not wait. And
             # no read the checks do anyway: one system call less, one hand-over of the GIL less.
             # While checks read the socket they PING on their own schedule: the thread covers only for
-            # a PING of theirs that is overdue, never sends one first (it would take the GIL to do it).
+            # a PING of theirs overdue by ``COVER_AFTER`` (sending first, it would take the GIL to do
+            # it), and wakes up for that moment — if the checks stop, its PING goes out then, before
+            # the last proof expires.
             now = time.monotonic()
             checking = now - self.drained_at < tracking.idle_interval
-            if tracking.keep_fresh(now, tracking.interval if checking else tracking.idle_interval):
+            due = tracking.interval + COVER_AFTER * self.max_staleness if checking else tracking.idle_interval
+            if tracking.keep_fresh(now, due):
                 self.pings["thread"] += 1
             if not backlog and checking:
-                return tracking.idle_interval
+                return max(tracking.last_sent + due - now, MIN_SLEEP)
             if not tracking.drain(self._invalidated, budget=BACKLOG_READ):
                 if not tracking.alive:
                     self._drop_tracking("tracking connection lost")

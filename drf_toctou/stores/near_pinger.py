@@ -14,7 +14,8 @@ every 1.7 ms the near cache added 188 µs to a request of plain simplejwt's
 (``python -m bench.near_thread 40``). When the checks are sparse or absent,
 the thread PINGs every ``0.6 × max_staleness``, so the first check after a
 pause is still answered from the cache — but never ahead of checks that read
-the socket: then only when their PING is overdue. A check that finds the
+the socket: then only when their PING is overdue (``near_cache.COVER_AFTER``), so
+checks that stop never leave the last proof to expire. A check that finds the
 cache not proven fresh while the thread rests wakes it (``nudge``).
 """
 

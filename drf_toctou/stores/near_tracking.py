@@ -145,13 +145,14 @@ class Tracking:
         self.max_staleness = max_staleness
         # Checks send a PING when the last one is ``interval`` old and read its PONG at a later drain.
         # The interval is max_staleness less a ``lead``: the time a PONG takes to be read (sent, answered,
-        # found by a later check), observed, times LEAD_FACTOR, kept within LEAD_RANGE. Each PING wakes
-        # Redis (on this kind of VM a send costs ~60 µs in a request, and more in what it displaces), so
-        # a busy process sends one per ~0.8 × max_staleness, a sparser one per 0.5 × (the start). The
-        # lead only decides how often the cache stays fresh; the bound is ``fresh``'s alone. The pinger
-        # thread sends one only when no PING went out for ``idle_interval`` (an idle process): a check
-        # after a pause finds a PONG at most 0.6 × max_staleness old (plus the thread's lateness, with
-        # 0.4 × max_staleness to spare).
+        # read by a later check or the thread), observed, times LEAD_FACTOR, kept within LEAD_RANGE.
+        # Each PING wakes Redis (on this kind of VM a send costs ~70 µs in a request, and more in what
+        # it displaces), so a busy process sends one per 0.7–0.9 × max_staleness (one per ~0.75 × at
+        # 0.5 ms a request and 5 ms), a sparser one per 0.5 × (the start). The lead only decides how
+        # often the cache is found fresh; the bound is ``fresh``'s alone. The pinger thread sends one
+        # when no PING went out for ``idle_interval`` and no check read the socket meanwhile (an idle
+        # process: a check after a pause finds a PONG at most 0.6 × max_staleness old, plus the
+        # thread's lateness, with 0.4 × to spare), or when the checks' own PING is late (``near_cache``).
         self.lead = max_staleness * LEAD_RANGE[1]
         self.delay = 0.0  # how long the last PONGs took to be read (rises at once, decays slowly)
         self.interval = max_staleness - self.lead
