@@ -9,8 +9,8 @@ max_staleness, by how fast PONGs are read) sends the next one and a later
 check reads its PONG, so a busy process proves itself fresh on its own
 request path. Then the thread rests (``REST``), because each of its system
 calls hands the GIL back and forth with the requests: with a thread PINGing
-every 1.7 ms the near cache added 188 µs to a request of plain simplejwt's
-424 µs, with the checks PINGing 93 µs, the strict round trip 212 µs
+every 1.7 ms the near cache added 196 µs to a request of plain simplejwt's
+423 µs, with the checks PINGing 87 µs, the strict round trip 221 µs
 (``python -m bench.near_thread 40``). When the checks are sparse or absent,
 the thread PINGs every ``0.6 × max_staleness``, so the first check after a
 pause is still answered from the cache — but never ahead of checks that read
