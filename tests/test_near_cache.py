@@ -550,6 +550,22 @@ def test_a_pong_is_read_with_one_recv_not_two(paired):
     assert counting.recvs == 4
 
 
+def test_a_push_cut_in_two_is_applied_when_its_rest_arrives(paired):
+    """A short read may end in the middle of a push: the part read waits in
+    the reader, the rest is found by the next poll, and the invalidation is
+    applied then, before the PONG behind it proves anything."""
+    tracking, counting, theirs = paired
+    push = b">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nt:b\r\n"
+    keys = []
+    assert tracking.keep_fresh(time.monotonic(), interval=0)
+    theirs.sendall(push[:9])
+    time.sleep(0.001)
+    assert tracking.drain(keys.append) and keys == [] and tracking.answered < 0
+    theirs.sendall(push[9:] + b"+PONG\r\n")
+    time.sleep(0.001)
+    assert tracking.drain(keys.append) and keys == [[b"t:b"]] and tracking.answered > 0
+
+
 def test_the_pings_go_out_later_when_pongs_come_back_fast(paired):
     """A PING goes out max_staleness less a lead before the last proof
     expires: 2 observed PONG delays, within 0.1–0.5 × max_staleness. Fast
