@@ -631,20 +631,26 @@ class Clock:
         return self.now
 
 
-def test_the_thread_never_pings_ahead_of_checks_that_read_the_socket(stores, monkeypatch):
+@pytest.fixture
+def thread_turns(stores, monkeypatch):
+    """A near cache (max_staleness 5 ms) whose thread sleeps while the test
+    plays its turns on a set clock: (near cache, tracking, clock)."""
+    from drf_toctou.stores import near_cache
+
+    near = stores(max_staleness=0.005)._near
+    thread_put_to_sleep(near, monkeypatch)
+    clock = Clock(time.monotonic())
+    monkeypatch.setattr(near_cache, "time", clock)
+    return near, near.tracking, clock
+
+
+def test_the_thread_never_pings_ahead_of_checks_that_read_the_socket(thread_turns):
     """While checks read the tracking socket, a PING is theirs to send (on
     their own, later schedule): the thread sends one only when theirs is
     overdue. Sending first at 0.6 × max_staleness, it would take the GIL from
     the request threads for every PING (the first design's cost). A quiet
     process (no check read the socket lately) gets the thread's PING."""
-    from drf_toctou.stores import near_cache
-
-    store = stores(max_staleness=0.005)
-    near = store._near
-    thread_put_to_sleep(near, monkeypatch)
-    clock = Clock(time.monotonic())
-    monkeypatch.setattr(near_cache, "time", clock)
-    tracking = near.tracking
+    near, tracking, clock = thread_turns
     tracking.interval = 0.0045  # the checks' schedule, the lead at its floor
     sent = near.pings["thread"]
     tracking.last_sent = clock.now - 0.0035  # past the thread's 0.6 × 5 ms, before the checks' 4.5 ms
@@ -661,20 +667,13 @@ def test_the_thread_never_pings_ahead_of_checks_that_read_the_socket(stores, mon
     assert near.pings["thread"] == sent + 2
 
 
-def test_checks_that_stop_after_a_fast_spell_never_outlast_the_proof(stores, monkeypatch):
+def test_checks_that_stop_after_a_fast_spell_never_outlast_the_proof(thread_turns):
     """The checks PING every 0.9 × max_staleness, then stop. The thread's
     turns (played on a set clock) must get a PING out before the last proof
     expires — not wait for a check that never comes, nor sleep a whole
     idle_interval past the checks' due time (proof lapsed at 1.0 ×, the
     next PING at 1.2 ×: the review's finding)."""
-    from drf_toctou.stores import near_cache
-
-    store = stores(max_staleness=0.005)
-    near = store._near
-    thread_put_to_sleep(near, monkeypatch)
-    clock = Clock(time.monotonic())
-    monkeypatch.setattr(near_cache, "time", clock)
-    tracking = near.tracking
+    near, tracking, clock = thread_turns
     tracking.interval = 0.0045
     last = tracking.last_sent = clock.now  # the checks' last PING ...
     near.drained_at = last + 0.001  # ... and their last read, a millisecond later; then nothing
