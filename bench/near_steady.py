@@ -148,7 +148,8 @@ def measure(harness: Harness, rounds: int) -> tuple[list[str], list[str]]:
                 if bad:
                     failed.append(f"near cache steady state: {label}: {bad} of {RUN} responses not 2xx")
                 means[label] = statistics.mean(times)
-                everies.append(every)
+                if label == POLL_PING:
+                    everies.append(every)
                 continue
             config = configs[label]
             with harness.store(config.store):
@@ -191,3 +192,19 @@ def measure(harness: Harness, rounds: int) -> tuple[list[str], list[str]]:
         f"machine: a `PING` wakes `redis-server`, and with the `poll` costs the request far more than the same "
         f"calls in a tight loop (bench/near_thread.py times them inside the requests) |")
     return lines, failed
+
+
+def main(rounds: int) -> None:
+    """``python -m bench.near_steady [rounds]``: these rows alone (make bench runs them with the rest)."""
+    harness = Harness()
+    try:
+        lines, failed = measure(harness, rounds)
+    finally:
+        harness.stop()
+    print("\n".join(lines + failed))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 12)
