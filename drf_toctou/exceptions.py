@@ -111,6 +111,10 @@ class KeyExistsPrecondition(PreconditionFailed):
     default_detail = _("An object with this key already exists (If-None-Match: *).")
 
 
+class NoneMatchPrecondition(PreconditionFailed):
+    default_detail = _("The object exists in a version If-None-Match names (or If-None-Match is *).")
+
+
 class WriteConflict(DetailDictMixin, exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = _("The write lost a race with another change; read the object again.")
@@ -153,17 +157,22 @@ def refusal_code(error: Exception) -> str:
     return str(getattr(error, "default_code", "error"))
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
-    """Optional ``REST_FRAMEWORK["EXCEPTION_HANDLER"]``: DRF's handler, plus a
-    ``code`` next to a lone ``detail`` (e.g. DRF's own ``not_authenticated``),
-    so every refusal of the API carries a stable code."""
-    from rest_framework.views import exception_handler as drf_handler
-
-    response = drf_handler(exc, context)
+def with_code(response: Any, exc: Exception) -> Any:
+    """A ``code`` next to a lone ``detail`` (e.g. DRF's own ``parse_error``)."""
     if response is not None and isinstance(response.data, dict) and set(response.data) == {"detail"}:
         detail = response.data["detail"]
         response.data["code"] = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
     return response
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
+    """Optional ``REST_FRAMEWORK["EXCEPTION_HANDLER"]``: DRF's handler, plus a
+    ``code`` next to a lone ``detail`` (e.g. DRF's own ``not_authenticated``),
+    so every refusal of the API carries a stable code. drf-toctou's own views
+    add it whatever the project's handler (``views.ErrorContract``)."""
+    from rest_framework.views import exception_handler as drf_handler
+
+    return with_code(drf_handler(exc, context), exc)
 
 
 class InvalidBody(BadRequest):

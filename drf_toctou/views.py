@@ -19,7 +19,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 
 from drf_toctou import serializers
 from drf_toctou.authentication import BearerRevalidatingAuthentication, header_types
-from drf_toctou.exceptions import BadRequest, NotFound, NotOwner
+from drf_toctou.exceptions import BadRequest, NotFound, NotOwner, with_code
 from drf_toctou.revocation import revoke_token, revoke_user_tokens
 from drf_toctou.sessions import end_session, forget_sessions, list_sessions
 from drf_toctou.state import token_identity
@@ -30,7 +30,21 @@ from drf_toctou.tokens import VersionedRefreshToken
 THROTTLE_SCOPE = "drf_toctou_auth"
 
 
-class TokenObtainPairView(jwt_views.TokenObtainPairView):
+class ErrorContract:
+    """The project's exception handler, plus a ``code`` next to a lone
+    ``detail`` (a body that is not JSON: ``parse_error``): these views keep
+    the error contract even where ``EXCEPTION_HANDLER`` is DRF's default."""
+
+    def get_exception_handler(self) -> Any:
+        handler = super().get_exception_handler()  # type: ignore[misc]
+
+        def handle(exc: Exception, context: dict[str, Any]) -> Any:
+            return with_code(handler(exc, context), exc)
+
+        return handle
+
+
+class TokenObtainPairView(ErrorContract, jwt_views.TokenObtainPairView):
     serializer_class = serializers.TokenObtainPairSerializer
     throttle_scope = THROTTLE_SCOPE
 
@@ -48,12 +62,12 @@ class PresentedTokenChallenge:
         return f'{header_types()[0]} realm="{self.www_authenticate_realm}", error="invalid_token"'
 
 
-class TokenRefreshView(PresentedTokenChallenge, jwt_views.TokenRefreshView):
+class TokenRefreshView(ErrorContract, PresentedTokenChallenge, jwt_views.TokenRefreshView):
     serializer_class = serializers.TokenRefreshSerializer
     throttle_scope = THROTTLE_SCOPE
 
 
-class TokenVerifyView(PresentedTokenChallenge, jwt_views.TokenVerifyView):
+class TokenVerifyView(ErrorContract, PresentedTokenChallenge, jwt_views.TokenVerifyView):
     serializer_class = serializers.TokenVerifySerializer
     throttle_scope = THROTTLE_SCOPE
 
@@ -79,7 +93,7 @@ def caller_if_any(request: Request) -> str | None:
     return token_identity(found[1]).user_id if found else None
 
 
-class TokenRevokeView(APIView):
+class TokenRevokeView(ErrorContract, APIView):
     """RFC 7009: revoke the token in ``{"token": ...}`` — a refresh token ends
     its session. Needs no access token, and one that expired or was revoked
     does not stand in the way (clients attach it by habit); an unknown,
@@ -105,7 +119,7 @@ class TokenRevokeView(APIView):
         return Response(status=status.HTTP_200_OK)
 
 
-class AuthenticatedView(APIView):
+class AuthenticatedView(ErrorContract, APIView):
     authentication_classes = [BearerRevalidatingAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_scope = THROTTLE_SCOPE

@@ -245,6 +245,7 @@ def test_if_none_match_answers_304_on_reads_and_412_on_writes(store, users, note
     for header in ("*", etag, f'W/{etag}'):
         refused = alice.patch(f"/v/notes/{note.pk}/", {"title": "x"}, format="json", HTTP_IF_NONE_MATCH=header)
         assert_refusal(refused, 412, "precondition_failed")
+        assert "If-None-Match" in refused.json()["detail"]  # not "If-Match failed": the client sent none
     assert Note.objects.get(pk=note.pk).title == "alice's"
 
 

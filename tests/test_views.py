@@ -82,6 +82,17 @@ def test_logout_with_malformed_refresh_is_a_json_refusal(tokens, body):
     assert response.json()["code"] in ("invalid_body", "token_not_valid")
 
 
+def test_a_body_that_is_not_json_is_parse_error_and_logout_still_revokes(tokens, api):
+    """README's error table: not JSON → 400 ``parse_error``, with its code even
+    under DRF's default EXCEPTION_HANDLER (these settings'); logout has revoked
+    the request's own access token first, whatever the body."""
+    not_json = {"data": b"{not json", "content_type": "application/json"}
+    assert_refusal(bearer(tokens["access"]).post("/auth/logout/", **not_json), 400, "parse_error")
+    assert_refusal(bearer(tokens["access"]).get("/me/"), 401, "token_revoked")
+    for path in ("/auth/token/revoke/", "/auth/token/", "/auth/token/refresh/", "/auth/token/verify/"):
+        assert_refusal(api.post(path, **not_json), 400, "parse_error")
+
+
 def test_logout_all_kills_every_token_of_the_user(tokens, users, api):
     other_access, other_refresh = pair_for(users[0])
     bobs_access, _ = pair_for(users[1])

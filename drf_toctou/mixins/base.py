@@ -14,6 +14,7 @@ from rest_framework.permissions import SAFE_METHODS
 
 from drf_toctou.authentication import BearerRevalidatingAuthentication
 from drf_toctou.exceptions import (
+    NoneMatchPrecondition,
     NotAuthenticated,
     NotFound,
     NotOwner,
@@ -153,7 +154,7 @@ class ConditionalMixinBase(IndirectReferences, ViewBase):
         ``*``), and 412 when ``If-None-Match`` is ``*`` or names it."""
         none_match = parse_if_none_match(self.request.headers.get("If-None-Match"))
         if none_match and (none_match == ANY or current_etag in none_match):
-            self._refuse(PreconditionFailed)  # the object exists, and the write asked that it not (RFC 9110 §13.1.2)
+            self._refuse(NoneMatchPrecondition)  # the object exists, and the write asked that it not (RFC 9110 §13.1.2)
         if_match = parse_if_match(self.request.headers.get("If-Match"))
         if if_match is None or if_match == ANY:
             return if_match
